@@ -1,0 +1,483 @@
+//! The [`Broker`]: request → approve → grant → (watchdog) → revoke → prove dead, every
+//! step written to the audit log.
+
+use std::any::TypeId;
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::approve::{AccessRequest, Approver, Chain, Decision, MaxTtl};
+use crate::audit::{AuditLog, Event, EventKind};
+use crate::config::Config;
+use crate::provider::{GrantRequest, Proof, Provider, ProviderError, unix_seconds};
+use crate::scope::Permission;
+
+/// How often a failed revocation is retried before the broker gives up loudly.
+const REVOKE_ATTEMPTS: u32 = 4;
+
+/// A lifecycle step that failed. Messages name the test, scheme and principal, never a
+/// secret.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// The scope or a permission is not acceptable; nothing was granted.
+    #[error("test {test}: {message}")]
+    Invalid {
+        /// The test.
+        test: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An approver refused the request; nothing was granted.
+    #[error("test {test}: access to {scheme} denied by {approver}: {reason}")]
+    Denied {
+        /// The test.
+        test: String,
+        /// The scheme.
+        scheme: String,
+        /// The approver that refused.
+        approver: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// The provider failed.
+    #[error("test {test}: {scheme} {step} failed: {source}")]
+    Provider {
+        /// The test.
+        test: String,
+        /// The scheme.
+        scheme: String,
+        /// `grant`, `revoke` or `proof`.
+        step: &'static str,
+        /// The provider's error.
+        source: ProviderError,
+    },
+    /// The old credential still worked after revocation.
+    #[error(
+        "test {test}: the {scheme} credential of principal {principal} still works after revocation"
+    )]
+    Leak {
+        /// The test.
+        test: String,
+        /// The scheme.
+        scheme: String,
+        /// The principal that was not revoked.
+        principal: String,
+    },
+}
+
+/// What the broker knows of one lease (no secrets).
+#[derive(Clone, Debug)]
+pub struct LeaseInfo {
+    /// The test.
+    pub test: String,
+    /// The scheme.
+    pub scheme: &'static str,
+    /// The lease id.
+    pub lease_id: String,
+    /// The principal's name.
+    pub principal: String,
+    /// The granted permissions.
+    pub permissions: Vec<Permission>,
+    /// The ttl asked for.
+    pub ttl: Duration,
+    /// When the principal expires.
+    pub expires_at: SystemTime,
+}
+
+/// What happened when a lease was released.
+#[derive(Clone, Debug)]
+pub struct Released {
+    /// The lease.
+    pub info: LeaseInfo,
+    /// True when the watchdog revoked it at its ttl, before the test released it.
+    pub expired_during_test: bool,
+    /// How the system refused the old credential.
+    pub refusal: String,
+}
+
+/// Runs the credential lifecycle for any provider.
+pub struct Broker {
+    config: Config,
+    approvers: Chain,
+    audit: Arc<AuditLog>,
+}
+
+fn next_lease_id() -> String {
+    static NONCE: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nonce = NONCE.get_or_init(|| crate::random::hex(4));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{nonce}_{}_{n}", std::process::id())
+}
+
+fn until(deadline: SystemTime) -> Duration {
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
+}
+
+impl Broker {
+    /// A broker with the default approver ([`MaxTtl`] at `config.max_ttl`) and the audit
+    /// log at `config.audit_log`.
+    pub fn new(config: Config) -> Broker {
+        Broker {
+            approvers: Chain(vec![Arc::new(MaxTtl(config.max_ttl))]),
+            audit: Arc::new(AuditLog::new(config.audit_log.clone())),
+            config,
+        }
+    }
+
+    /// Replaces the approval chain.
+    pub fn with_approvers(mut self, approvers: Vec<Arc<dyn Approver>>) -> Broker {
+        self.approvers = Chain(approvers);
+        self
+    }
+
+    /// The process-wide broker, built from [`Config::global`].
+    pub fn global() -> &'static Broker {
+        static BROKER: OnceLock<Broker> = OnceLock::new();
+        BROKER.get_or_init(|| Broker::new(Config::global().clone()))
+    }
+
+    /// The settings this broker runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The audit log this broker writes.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    fn record(&self, events: &[Event]) {
+        if let Err(e) = self.audit.append(events) {
+            panic!(
+                "cannot write the audit log {}: {e}. Set JIT_TEST_AUDIT_LOG to a writable path",
+                self.audit.path().display()
+            );
+        }
+    }
+
+    fn event(&self, kind: EventKind, test: &str, scheme: &str) -> Event {
+        let mut event = Event::new(kind, &self.config.run_id, scheme);
+        event.test = test.to_owned();
+        event
+    }
+
+    /// Removes leftovers of crashed runs, once per provider type and process.
+    async fn reap_once<P: Provider>(&self, provider: &P) {
+        static DONE: Mutex<Option<HashSet<TypeId>>> = Mutex::new(None);
+        let first = DONE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(HashSet::new)
+            .insert(TypeId::of::<P>());
+        if !first {
+            return;
+        }
+        match provider.reap(self.config.reap_grace).await {
+            Ok(names) if !names.is_empty() => {
+                let events: Vec<Event> = names
+                    .into_iter()
+                    .map(|name| {
+                        let mut e = Event::new(EventKind::Reaped, &self.config.run_id, P::SCHEME);
+                        e.principal = Some(name);
+                        e
+                    })
+                    .collect();
+                self.record(&events);
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("jit-test: warning: the {} reaper failed: {e}", P::SCHEME),
+        }
+    }
+
+    /// Asks for `permissions` (all of `P::SCHEME`) for `test`: validates them, asks the
+    /// approvers, grants, and arms a watchdog that revokes the lease at its ttl. Must run
+    /// inside a Tokio runtime, which hosts the watchdog.
+    pub async fn acquire<P: Provider>(
+        &self,
+        provider: &Arc<P>,
+        test: &str,
+        permissions: Vec<Permission>,
+        deny: Vec<Permission>,
+        ttl: Duration,
+    ) -> Result<Lease<P>, LifecycleError> {
+        let invalid = |message: String| LifecycleError::Invalid {
+            test: test.to_owned(),
+            message,
+        };
+        if permissions.is_empty() {
+            return Err(invalid(format!("no {} permissions requested", P::SCHEME)));
+        }
+        for p in permissions.iter().chain(&deny) {
+            if p.scheme != P::SCHEME {
+                return Err(invalid(format!(
+                    "permission `{p}` is not of scheme `{}`",
+                    P::SCHEME
+                )));
+            }
+            P::validate(p).map_err(|reason| invalid(format!("permission `{p}` rejected: {reason}")))?;
+        }
+        crate::classify::register::<P>();
+        self.reap_once(provider.as_ref()).await;
+
+        let request = GrantRequest {
+            test: test.to_owned(),
+            run_id: self.config.run_id.clone(),
+            lease_id: next_lease_id(),
+            permissions,
+            deny,
+            ttl,
+        };
+        let listed: Vec<String> = request.permissions.iter().map(ToString::to_string).collect();
+        let mut requested = self.event(EventKind::Requested, test, P::SCHEME);
+        requested.lease = Some(request.lease_id.clone());
+        requested.permissions = listed.clone();
+        requested.detail = Some(format!("ttl {}", humantime::format_duration(ttl)));
+
+        let (decision, approver) = self.approvers.decide(&AccessRequest {
+            test,
+            run_id: &self.config.run_id,
+            scheme: P::SCHEME,
+            permissions: &request.permissions,
+            ttl,
+        });
+        let mut verdict = self.event(EventKind::Approved, test, P::SCHEME);
+        verdict.lease = Some(request.lease_id.clone());
+        verdict.detail = Some(format!("by {approver}"));
+        if let Decision::Deny(reason) = decision {
+            verdict.event = EventKind::Denied;
+            verdict.detail = Some(format!("by {approver}: {reason}"));
+            self.record(&[requested, verdict]);
+            return Err(LifecycleError::Denied {
+                test: test.to_owned(),
+                scheme: P::SCHEME.to_owned(),
+                approver,
+                reason,
+            });
+        }
+
+        let granted = match provider.grant(&request).await {
+            Ok(granted) => granted,
+            Err(source) => {
+                let mut failed = self.event(EventKind::GrantFailed, test, P::SCHEME);
+                failed.lease = Some(request.lease_id.clone());
+                failed.detail = Some(source.to_string());
+                self.record(&[requested, verdict, failed]);
+                return Err(LifecycleError::Provider {
+                    test: test.to_owned(),
+                    scheme: P::SCHEME.to_owned(),
+                    step: "grant",
+                    source,
+                });
+            }
+        };
+        let mut event = self.event(EventKind::Granted, test, P::SCHEME);
+        event.lease = Some(request.lease_id.clone());
+        event.principal = Some(granted.principal.clone());
+        event.permissions = listed;
+        event.expires_at = Some(unix_seconds(granted.expires_at));
+        self.record(&[requested, verdict, event]);
+
+        let state = Arc::new(LeaseState {
+            provider: Arc::clone(provider),
+            lease: granted.lease,
+            info: LeaseInfo {
+                test: test.to_owned(),
+                scheme: P::SCHEME,
+                lease_id: request.lease_id,
+                principal: granted.principal,
+                permissions: request.permissions,
+                ttl,
+                expires_at: granted.expires_at,
+            },
+            audit: Arc::clone(&self.audit),
+            run_id: self.config.run_id.clone(),
+            revoked: tokio::sync::Mutex::new(false),
+            expired: AtomicBool::new(false),
+        });
+        let watchdog = {
+            let state = Arc::clone(&state);
+            let deadline = Instant::now() + until(state.info.expires_at);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                state.expired.store(true, Ordering::SeqCst);
+                let _ = state.revoke(EventKind::Expired).await;
+            })
+        };
+        Ok(Lease {
+            credential: Some(granted.credential),
+            state,
+            watchdog: Some(watchdog),
+        })
+    }
+}
+
+struct LeaseState<P: Provider> {
+    provider: Arc<P>,
+    lease: P::Lease,
+    info: LeaseInfo,
+    audit: Arc<AuditLog>,
+    run_id: String,
+    revoked: tokio::sync::Mutex<bool>,
+    expired: AtomicBool,
+}
+
+impl<P: Provider> LeaseState<P> {
+    fn event(&self, kind: EventKind, detail: Option<String>) -> Event {
+        let mut event = Event::new(kind, &self.run_id, P::SCHEME);
+        event.test = self.info.test.clone();
+        event.lease = Some(self.info.lease_id.clone());
+        event.principal = Some(self.info.principal.clone());
+        event.detail = detail;
+        event
+    }
+
+    fn record(&self, event: Event) {
+        if let Err(e) = self.audit.append(&[event]) {
+            eprintln!(
+                "jit-test: cannot write the audit log {}: {e}",
+                self.audit.path().display()
+            );
+        }
+    }
+
+    /// Revokes once (later calls return at once), retrying with backoff; `kind` is the
+    /// event recorded first (`Expired` when the watchdog does it).
+    async fn revoke(&self, kind: EventKind) -> Result<(), ProviderError> {
+        let mut revoked = self.revoked.lock().await;
+        if *revoked {
+            return Ok(());
+        }
+        if kind == EventKind::Expired {
+            self.record(self.event(kind, Some("ttl reached while the test ran".into())));
+        }
+        let mut delay = Duration::from_millis(50);
+        let mut attempt = 1;
+        loop {
+            match self.provider.revoke(&self.lease).await {
+                Ok(()) => {
+                    *revoked = true;
+                    self.record(self.event(EventKind::Revoked, None));
+                    return Ok(());
+                }
+                Err(e) if attempt < REVOKE_ATTEMPTS => {
+                    eprintln!(
+                        "jit-test: revoking {} (attempt {attempt}) failed, retrying: {e}",
+                        self.info.principal
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    self.record(self.event(EventKind::RevokeFailed, Some(e.to_string())));
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// A granted lease. Release it with [`Lease::release`]; a lease dropped unreleased is
+/// revoked in the background (and by its watchdog at the latest).
+pub struct Lease<P: Provider> {
+    credential: Option<P::Credential>,
+    state: Arc<LeaseState<P>>,
+    watchdog: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl<P: Provider> Lease<P> {
+    /// What the broker knows of the lease.
+    pub fn info(&self) -> &LeaseInfo {
+        &self.state.info
+    }
+
+    /// The credential, unless already taken.
+    pub fn credential(&self) -> Option<&P::Credential> {
+        self.credential.as_ref()
+    }
+
+    /// Takes the credential out, to hand it to a test body.
+    pub fn take_credential(&mut self) -> Option<P::Credential> {
+        self.credential.take()
+    }
+
+    /// Revokes the lease, tries the old credential and requires a refusal, and records
+    /// both steps. Fails on a revocation that gave up or a credential that still works.
+    pub async fn release(mut self) -> Result<Released, LifecycleError> {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+        }
+        drop(self.credential.take());
+        let state = Arc::clone(&self.state);
+        let fail = |step, source| LifecycleError::Provider {
+            test: state.info.test.clone(),
+            scheme: P::SCHEME.to_owned(),
+            step,
+            source,
+        };
+        state
+            .revoke(EventKind::Revoked)
+            .await
+            .map_err(|e| fail("revoke", e))?;
+        match state.provider.prove_dead(&state.lease).await {
+            Ok(Proof::Refused(how)) => {
+                state.record(state.event(EventKind::ProvenDead, Some(how.clone())));
+                Ok(Released {
+                    info: state.info.clone(),
+                    expired_during_test: state.expired.load(Ordering::SeqCst),
+                    refusal: how,
+                })
+            }
+            Ok(Proof::Accepted) => {
+                state.record(state.event(EventKind::LeakDetected, None));
+                Err(LifecycleError::Leak {
+                    test: state.info.test.clone(),
+                    scheme: P::SCHEME.to_owned(),
+                    principal: state.info.principal.clone(),
+                })
+            }
+            Err(e) => Err(fail("proof", e)),
+        }
+    }
+}
+
+impl<P: Provider> Drop for Lease<P> {
+    fn drop(&mut self) {
+        if self.watchdog.is_none() {
+            return; // released
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let state = Arc::clone(&self.state);
+            handle.spawn(async move {
+                let _ = state.revoke(EventKind::Revoked).await;
+            });
+        }
+    }
+}
+
+/// A lease of any provider, for code that holds leases of several schemes at once.
+pub trait AnyLease: Send {
+    /// What the broker knows of the lease.
+    fn info(&self) -> &LeaseInfo;
+    /// [`Lease::release`], boxed.
+    fn release(self: Box<Self>)
+    -> Pin<Box<dyn Future<Output = Result<Released, LifecycleError>> + Send>>;
+}
+
+impl<P: Provider> AnyLease for Lease<P> {
+    fn info(&self) -> &LeaseInfo {
+        Lease::info(self)
+    }
+
+    fn release(
+        self: Box<Self>,
+    ) -> Pin<Box<dyn Future<Output = Result<Released, LifecycleError>> + Send>> {
+        Box::pin(Lease::release(*self))
+    }
+}

@@ -1,0 +1,413 @@
+//! Running one test body under the lifecycle: [`Test`] and [`run`].
+//!
+//! Provider work (grant, watchdog, revoke, proof) runs on one process-wide background
+//! runtime, so admin connections are made once per process and watchdogs fire even when
+//! a test body blocks its thread. Each body runs on a thread and runtime of its own,
+//! built fresh for the test, under a timeout; the credentials are released whatever the
+//! body does: pass, fail, panic or hang.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use crate::broker::{AnyLease, Broker, LifecycleError};
+use crate::config::Config;
+use crate::provider::{Credential, Provider, ProviderError, scheme_of};
+use crate::scope::Scope;
+
+/// The runtime that hosts all provider work of this process.
+pub fn broker_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("jit-test-broker")
+            .enable_all()
+            .build()
+            .expect("cannot start the jit-test broker runtime")
+    })
+}
+
+/// The process-wide instance of provider `P`, built from [`Config::global`] on first use.
+pub fn provider<P: Provider>() -> Result<Arc<P>, ProviderError> {
+    static PROVIDERS: Mutex<Option<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>> =
+        Mutex::new(None);
+    let mut providers = PROVIDERS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = providers.get_or_insert_with(HashMap::new);
+    if let Some(existing) = map.get(&TypeId::of::<P>()) {
+        return Ok(Arc::clone(existing).downcast::<P>().expect("keyed by type"));
+    }
+    let created = Arc::new(P::from_config(Config::global())?);
+    map.insert(TypeId::of::<P>(), created.clone());
+    Ok(created)
+}
+
+/// The flavour of the runtime a test body runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flavor {
+    /// One thread (the default, like `#[tokio::test]`).
+    #[default]
+    CurrentThread,
+    /// A multi-threaded runtime with this many workers.
+    MultiThread(usize),
+}
+
+/// What a test body returns: `()` or a `Result` (as `#[test]` accepts).
+pub trait Outcome {
+    /// `Err` with the message to fail the test with.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl Outcome for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<T, E: std::fmt::Debug> Outcome for Result<T, E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map(drop).map_err(|e| format!("Error: {e:?}"))
+    }
+}
+
+/// What the broker passes around while acquiring one test's credentials.
+pub struct Acquisition<'a> {
+    broker: &'a Broker,
+    test: &'a str,
+    scope: &'a Scope,
+    deny: &'a Scope,
+    ttl: Duration,
+    leases: Vec<Box<dyn AnyLease>>,
+}
+
+impl Acquisition<'_> {
+    /// Grants the permissions of `C`'s scheme and returns the credential.
+    pub async fn take<C: Credential>(&mut self) -> Result<C, LifecycleError> {
+        let scheme = scheme_of::<C>();
+        let provider = provider::<C::Provider>().map_err(|source| LifecycleError::Provider {
+            test: self.test.to_owned(),
+            scheme: scheme.to_owned(),
+            step: "setup",
+            source,
+        })?;
+        let mut lease = self
+            .broker
+            .acquire(
+                &provider,
+                self.test,
+                self.scope.of_scheme(scheme),
+                self.deny.of_scheme(scheme),
+                self.ttl,
+            )
+            .await?;
+        let credential = lease.take_credential().expect("fresh lease");
+        self.leases.push(Box::new(lease));
+        Ok(credential)
+    }
+}
+
+/// The credentials a test takes: a tuple of [`Credential`] types, one per scheme.
+pub trait Credentials: Sized + Send + 'static {
+    /// The schemes, in parameter order.
+    fn schemes() -> Vec<&'static str>;
+    /// Acquires each credential in turn.
+    fn acquire(acq: &mut Acquisition<'_>) -> impl Future<Output = Result<Self, LifecycleError>>;
+}
+
+macro_rules! credentials_tuple {
+    ($($c:ident),+) => {
+        impl<$($c: Credential),+> Credentials for ($($c,)+) {
+            fn schemes() -> Vec<&'static str> {
+                vec![$(scheme_of::<$c>()),+]
+            }
+            async fn acquire(acq: &mut Acquisition<'_>) -> Result<Self, LifecycleError> {
+                Ok(($(acq.take::<$c>().await?,)+))
+            }
+        }
+    };
+}
+credentials_tuple!(A);
+credentials_tuple!(A, B);
+credentials_tuple!(A, B, C);
+credentials_tuple!(A, B, C, D);
+credentials_tuple!(A, B, C, D, E);
+credentials_tuple!(A, B, C, D, E, F);
+
+/// One test to run under the lifecycle. Built by `#[jit_test]`; use it directly for
+/// `harness = false` or another test framework.
+#[derive(Clone, Debug)]
+pub struct Test {
+    name: String,
+    scope: String,
+    deny: String,
+    ttl: Option<Duration>,
+    timeout: Option<Duration>,
+    flavor: Flavor,
+}
+
+enum BodyEnd {
+    Returned(Result<(), String>),
+    Panicked(Box<dyn Any + Send>),
+}
+
+impl Test {
+    /// A test named `name` (shown in failures and the audit log).
+    pub fn new(name: impl Into<String>) -> Test {
+        Test {
+            name: name.into(),
+            scope: String::new(),
+            deny: String::new(),
+            ttl: None,
+            timeout: None,
+            flavor: Flavor::default(),
+        }
+    }
+
+    /// The permissions to grant, e.g. `"token:read:orders, pg:select:public.orders"`.
+    pub fn scope(mut self, scope: impl Into<String>) -> Test {
+        self.scope = scope.into();
+        self
+    }
+
+    /// Permissions the principals must not hold (checked by providers that can).
+    pub fn deny(mut self, deny: impl Into<String>) -> Test {
+        self.deny = deny.into();
+        self
+    }
+
+    /// The credentials' lifetime (default: `ttl` in the configuration, 30 s).
+    pub fn ttl(mut self, ttl: Duration) -> Test {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// How long the body may run (default: `timeout` in the configuration, 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Test {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The runtime flavour of an async body.
+    pub fn flavor(mut self, flavor: Flavor) -> Test {
+        self.flavor = flavor;
+        self
+    }
+
+    /// Runs an async body on a fresh runtime of its own.
+    #[track_caller]
+    pub fn run<C, F, Fut>(self, body: F)
+    where
+        C: Credentials,
+        F: FnOnce(C) -> Fut + Send + 'static,
+        Fut: Future,
+        Fut::Output: Outcome,
+    {
+        let flavor = self.flavor;
+        self.execute(move |credentials: C| {
+            let mut builder = match flavor {
+                Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+                Flavor::MultiThread(workers) => {
+                    let mut b = tokio::runtime::Builder::new_multi_thread();
+                    b.worker_threads(workers.max(1));
+                    b
+                }
+            };
+            let runtime = builder
+                .enable_all()
+                .build()
+                .expect("cannot build the test's runtime");
+            runtime.block_on(body(credentials)).into_result()
+        })
+    }
+
+    /// Runs a blocking body.
+    #[track_caller]
+    pub fn run_blocking<C, F, O>(self, body: F)
+    where
+        C: Credentials,
+        F: FnOnce(C) -> O + Send + 'static,
+        O: Outcome,
+    {
+        self.execute(move |credentials: C| body(credentials).into_result())
+    }
+
+    fn fail(&self, message: impl std::fmt::Display) -> ! {
+        panic!("jit-test: {message}")
+    }
+
+    #[track_caller]
+    fn execute<C, F>(self, body: F)
+    where
+        C: Credentials,
+        F: FnOnce(C) -> Result<(), String> + Send + 'static,
+    {
+        let broker = Broker::global();
+        let config = broker.config();
+        let parse = |text: &str, what: &str| {
+            if text.is_empty() && what == "deny" {
+                return Scope::default();
+            }
+            Scope::parse(text)
+                .unwrap_or_else(|e| self.fail(format!("test {}: bad {what}: {e}", self.name)))
+        };
+        let scope = parse(&self.scope, "scope");
+        let deny = parse(&self.deny, "deny");
+        self.check_schemes(&scope, &C::schemes());
+        let ttl = self.ttl.unwrap_or(config.ttl);
+        let timeout = self.timeout.unwrap_or(config.timeout);
+
+        let runtime = broker_runtime();
+        let mut acquisition = Acquisition {
+            broker,
+            test: &self.name,
+            scope: &scope,
+            deny: &deny,
+            ttl,
+            leases: Vec::new(),
+        };
+        let acquired = runtime.block_on(C::acquire(&mut acquisition));
+        let leases = std::mem::take(&mut acquisition.leases);
+        let credentials = match acquired {
+            Ok(credentials) => credentials,
+            Err(e) => {
+                let cleanup = release_all(leases);
+                self.fail(format!("{e}{}", render_failures(&cleanup)));
+            }
+        };
+
+        let (tx, rx) = mpsc::channel();
+        let started = Instant::now();
+        std::thread::Builder::new()
+            .name(self.name.clone())
+            .spawn(move || {
+                let end = match catch_unwind(AssertUnwindSafe(|| body(credentials))) {
+                    Ok(result) => BodyEnd::Returned(result),
+                    Err(payload) => BodyEnd::Panicked(payload),
+                };
+                let _ = tx.send(end);
+            })
+            .expect("cannot spawn the test body's thread");
+        let end = rx.recv_timeout(timeout).ok();
+        let ran = started.elapsed();
+
+        let mut problems = Vec::new();
+        let mut expired = Vec::new();
+        for outcome in release_all(leases) {
+            match outcome {
+                Ok(released) if released.expired_during_test => expired.push(format!(
+                    "note: the {} credential ({}) expired during the test: ttl {}, body ran {}. \
+                     Failures after that point come from the expiry, not from a missing permission",
+                    released.info.scheme,
+                    released.info.principal,
+                    humantime::format_duration(released.info.ttl),
+                    humantime::format_duration(Duration::from_millis(ran.as_millis() as u64)),
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        let lifecycle = problems.join("\n");
+        match end {
+            None => self.fail(format!(
+                "test {} timed out after {}; its credentials were revoked{}",
+                self.name,
+                humantime::format_duration(timeout),
+                render(&[lifecycle])
+            )),
+            Some(BodyEnd::Returned(Ok(()))) if problems.is_empty() => {}
+            Some(BodyEnd::Returned(Ok(()))) => self.fail(lifecycle),
+            Some(BodyEnd::Returned(Err(message))) => {
+                panic!("{message}{}", render(&[expired.join("\n"), lifecycle]))
+            }
+            Some(BodyEnd::Panicked(payload)) if problems.is_empty() && expired.is_empty() => {
+                resume_unwind(payload)
+            }
+            Some(BodyEnd::Panicked(payload)) => panic!(
+                "{}{}",
+                panic_message(payload.as_ref()),
+                render(&[expired.join("\n"), lifecycle])
+            ),
+        }
+    }
+
+    fn check_schemes(&self, scope: &Scope, taken: &[&'static str]) {
+        for scheme in scope.schemes() {
+            if !taken.contains(&scheme) {
+                self.fail(format!(
+                    "test {}: the scope grants `{scheme}` permissions, but no parameter takes a `{scheme}` credential",
+                    self.name
+                ));
+            }
+        }
+        for (i, scheme) in taken.iter().enumerate() {
+            if taken[..i].contains(scheme) {
+                self.fail(format!(
+                    "test {}: two parameters take a `{scheme}` credential; use one",
+                    self.name
+                ));
+            }
+            if !scope.schemes().contains(scheme) {
+                self.fail(format!(
+                    "test {}: a parameter takes a `{scheme}` credential, but the scope has no `{scheme}` permissions",
+                    self.name
+                ));
+            }
+        }
+    }
+}
+
+fn release_all(leases: Vec<Box<dyn AnyLease>>) -> Vec<Result<crate::broker::Released, LifecycleError>> {
+    broker_runtime().block_on(async {
+        let mut outcomes = Vec::with_capacity(leases.len());
+        for lease in leases {
+            outcomes.push(lease.release().await);
+        }
+        outcomes
+    })
+}
+
+fn render_failures(outcomes: &[Result<crate::broker::Released, LifecycleError>]) -> String {
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().err().map(ToString::to_string))
+        .collect();
+    render(&[failures.join("\n")])
+}
+
+fn render(sections: &[String]) -> String {
+    sections
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("\n{s}"))
+        .collect()
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the test panicked".to_owned())
+}
+
+/// Runs `body` with credentials for `scope` under the full lifecycle, without the macro.
+/// The test is named after the current thread (libtest names it after the test).
+///
+/// A single credential is a one-element tuple: `|(token,): (TokenGrant,)| async move { ... }`.
+#[track_caller]
+pub fn run<C, F, Fut>(scope: &str, body: F)
+where
+    C: Credentials,
+    F: FnOnce(C) -> Fut + Send + 'static,
+    Fut: Future,
+    Fut::Output: Outcome,
+{
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned();
+    Test::new(name).scope(scope).run(body)
+}
