@@ -1,7 +1,7 @@
 //! The provider conformance kit: checks any [`Provider`] — ours or yours — against the
 //! contract, on the real system.
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test]
 //! async fn my_provider_keeps_the_contract() {
 //!     let provider = Arc::new(MyProvider::from_config(Config::global()).unwrap());

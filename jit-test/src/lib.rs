@@ -5,7 +5,7 @@
 //! afterwards whatever the test did, proves them dead by trying them against the real
 //! system, and writes every step to a hash-chained [audit log](audit).
 //!
-//! ```ignore
+//! ```text
 //! use jit_test::{jit_test, assert_denied};
 //! use jit_test_providers::postgres::PgGrant;
 //!

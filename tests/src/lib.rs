@@ -1,1 +1,2 @@
-//! End-to-end tests (placeholder).
+//! End-to-end tests of jit-test live in `tests/`; the binaries in `src/bin` are the
+//! helper processes they start.
