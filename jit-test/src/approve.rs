@@ -18,6 +18,8 @@ pub struct AccessRequest<'a> {
     pub permissions: &'a [Permission],
     /// The lifetime asked for.
     pub ttl: Duration,
+    /// Why the test needs the access (`#[jit_test(reason = "...")]`), if given.
+    pub reason: Option<&'a str>,
 }
 
 /// An approver's verdict.
@@ -103,6 +105,7 @@ mod tests {
             scheme: "token",
             permissions: &[],
             ttl: Duration::from_secs(ttl),
+            reason: None,
         }
     }
 

@@ -247,23 +247,31 @@ pub fn verify(path: impl AsRef<Path>) -> io::Result<Verification> {
         let (line, number) = (line?, index + 1);
         report.lines = number;
         let Some(split) = line.len().checked_sub(HASH_TAIL) else {
-            report.problems.push(format!("line {number}: too short to be an audit record"));
+            report
+                .problems
+                .push(format!("line {number}: too short to be an audit record"));
             continue;
         };
         let hash = line.get(split + 9..line.len() - 2).unwrap_or_default();
         let body = format!("{}}}", &line[..split]);
         if sha256_hex(body.as_bytes()) != hash {
-            report.problems.push(format!("line {number}: hash does not match its content (edited?)"));
+            report.problems.push(format!(
+                "line {number}: hash does not match its content (edited?)"
+            ));
         }
         let record: StoredRecord = match serde_json::from_str(&body) {
             Ok(r) => r,
             Err(e) => {
-                report.problems.push(format!("line {number}: not an audit record: {e}"));
+                report
+                    .problems
+                    .push(format!("line {number}: not an audit record: {e}"));
                 continue;
             }
         };
         if record.prev != prev {
-            report.problems.push(format!("line {number}: chain broken (a line before it was removed or changed)"));
+            report.problems.push(format!(
+                "line {number}: chain broken (a line before it was removed or changed)"
+            ));
         }
         prev = hash.to_owned();
         let event = record.event;

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::approve::{AccessRequest, Approver, Chain, Decision, MaxTtl};
 use crate::audit::{AuditLog, Event, EventKind};
-use crate::config::Config;
+use crate::baseline::{Baseline, Mode};
+use crate::config::{Config, ConfigError};
+use crate::policy::Policy;
 use crate::provider::{GrantRequest, Proof, Provider, ProviderError, unix_seconds};
 use crate::scope::Permission;
 
@@ -98,6 +100,38 @@ pub struct Released {
     pub refusal: String,
 }
 
+/// What a test asks the broker for, for one scheme.
+#[derive(Clone, Debug)]
+pub struct LeaseRequest {
+    /// Full name of the test.
+    pub test: String,
+    /// The permissions to grant, all of one scheme.
+    pub permissions: Vec<Permission>,
+    /// Permissions the principal must not hold.
+    pub deny: Vec<Permission>,
+    /// The credential's lifetime.
+    pub ttl: Duration,
+    /// Why the test needs the access.
+    pub reason: Option<String>,
+}
+
+impl LeaseRequest {
+    /// A request with no deny list and no reason.
+    pub fn new(
+        test: impl Into<String>,
+        permissions: Vec<Permission>,
+        ttl: Duration,
+    ) -> LeaseRequest {
+        LeaseRequest {
+            test: test.into(),
+            permissions,
+            deny: Vec::new(),
+            ttl,
+            reason: None,
+        }
+    }
+}
+
 /// Runs the credential lifecycle for any provider.
 pub struct Broker {
     config: Config,
@@ -136,10 +170,33 @@ impl Broker {
         self
     }
 
-    /// The process-wide broker, built from [`Config::global`].
+    /// A broker whose approval chain is `[policy] approvers` of the configuration file
+    /// (default: baseline, policy, max-ttl), with the baseline in the mode the
+    /// environment asks for ([`Mode::from_env`]).
+    pub fn from_config(config: Config) -> Result<Broker, ConfigError> {
+        let policy = Policy::load(&config)?;
+        let approvers = policy
+            .approvers
+            .iter()
+            .map(|name| -> Arc<dyn Approver> {
+                match name.as_str() {
+                    "baseline" => Arc::new(Baseline::new(&policy.baseline, Mode::from_env())),
+                    "policy" => Arc::new(policy.clone()),
+                    _ => Arc::new(MaxTtl(config.max_ttl)),
+                }
+            })
+            .collect();
+        Ok(Broker::new(config).with_approvers(approvers))
+    }
+
+    /// The process-wide broker, built from [`Config::global`] by [`Broker::from_config`].
+    /// The first test of every process loads and checks the configuration and policy;
+    /// a bad file fails every test with the same message.
     pub fn global() -> &'static Broker {
         static BROKER: OnceLock<Broker> = OnceLock::new();
-        BROKER.get_or_init(|| Broker::new(Config::global().clone()))
+        BROKER.get_or_init(|| {
+            Broker::from_config(Config::global().clone()).unwrap_or_else(|e| panic!("{e}"))
+        })
     }
 
     /// The settings this broker runs with.
@@ -195,24 +252,27 @@ impl Broker {
         }
     }
 
-    /// Asks for `permissions` (all of `P::SCHEME`) for `test`: validates them, asks the
-    /// approvers, grants, and arms a watchdog that revokes the lease at its ttl. Must run
-    /// inside a Tokio runtime, which hosts the watchdog.
+    /// Asks for `ask.permissions` (all of `P::SCHEME`; possibly none, for a principal
+    /// that can only log in): validates them, asks the approvers, grants, and arms a
+    /// watchdog that revokes the lease at its ttl. Must run inside a Tokio runtime, which
+    /// hosts the watchdog.
     pub async fn acquire<P: Provider>(
         &self,
         provider: &Arc<P>,
-        test: &str,
-        permissions: Vec<Permission>,
-        deny: Vec<Permission>,
-        ttl: Duration,
+        ask: LeaseRequest,
     ) -> Result<Lease<P>, LifecycleError> {
+        let LeaseRequest {
+            test,
+            permissions,
+            deny,
+            ttl,
+            reason,
+        } = ask;
+        let test = test.as_str();
         let invalid = |message: String| LifecycleError::Invalid {
             test: test.to_owned(),
             message,
         };
-        if permissions.is_empty() {
-            return Err(invalid(format!("no {} permissions requested", P::SCHEME)));
-        }
         for p in permissions.iter().chain(&deny) {
             if p.scheme != P::SCHEME {
                 return Err(invalid(format!(
@@ -220,7 +280,8 @@ impl Broker {
                     P::SCHEME
                 )));
             }
-            P::validate(p).map_err(|reason| invalid(format!("permission `{p}` rejected: {reason}")))?;
+            P::validate(p)
+                .map_err(|reason| invalid(format!("permission `{p}` rejected: {reason}")))?;
         }
         crate::classify::register::<P>();
         self.reap_once(provider.as_ref()).await;
@@ -233,7 +294,11 @@ impl Broker {
             deny,
             ttl,
         };
-        let listed: Vec<String> = request.permissions.iter().map(ToString::to_string).collect();
+        let listed: Vec<String> = request
+            .permissions
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let mut requested = self.event(EventKind::Requested, test, P::SCHEME);
         requested.lease = Some(request.lease_id.clone());
         requested.permissions = listed.clone();
@@ -245,6 +310,7 @@ impl Broker {
             scheme: P::SCHEME,
             permissions: &request.permissions,
             ttl,
+            reason: reason.as_deref(),
         });
         let mut verdict = self.event(EventKind::Approved, test, P::SCHEME);
         verdict.lease = Some(request.lease_id.clone());
@@ -466,8 +532,9 @@ pub trait AnyLease: Send {
     /// What the broker knows of the lease.
     fn info(&self) -> &LeaseInfo;
     /// [`Lease::release`], boxed.
-    fn release(self: Box<Self>)
-    -> Pin<Box<dyn Future<Output = Result<Released, LifecycleError>> + Send>>;
+    fn release(
+        self: Box<Self>,
+    ) -> Pin<Box<dyn Future<Output = Result<Released, LifecycleError>> + Send>>;
 }
 
 impl<P: Provider> AnyLease for Lease<P> {

@@ -181,7 +181,10 @@ mod tests {
     #[test]
     fn walks_the_source_chain() {
         assert_eq!(classify(&Wrapper(HttpStatus(403))), ErrorClass::Denied);
-        assert_eq!(classify(&Wrapper(HttpStatus(401))), ErrorClass::Unauthenticated);
+        assert_eq!(
+            classify(&Wrapper(HttpStatus(401))),
+            ErrorClass::Unauthenticated
+        );
         assert_eq!(classify(&Wrapper(HttpStatus(500))), ErrorClass::Other);
     }
 

@@ -11,7 +11,7 @@
 //! | `max_ttl` | `JIT_TEST_MAX_TTL` | `10m` |
 //! | `reap_grace` | `JIT_TEST_REAP_GRACE` | `60s` |
 //! | `audit_log` | `JIT_TEST_AUDIT_LOG` | `<target>/jit-test/audit.jsonl` |
-//! | — | `JIT_TEST_RUN_ID` | `NEXTEST_RUN_ID`, else random per process |
+//! | — | `JIT_TEST_RUN_ID` | `NEXTEST_RUN_ID`, else derived from the parent process (all test binaries of one `cargo test` share it) |
 //!
 //! Provider settings live in `[providers.<scheme>]` tables; see each provider.
 
@@ -48,6 +48,13 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 #[error("jit-test configuration: {0}")]
 pub struct ConfigError(String);
+
+impl ConfigError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> ConfigError {
+        ConfigError(message.into())
+    }
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +117,23 @@ pub fn target_dir() -> PathBuf {
     root.join("target")
 }
 
+/// A run id shared by the test binaries one `cargo test` starts: the parent process's
+/// id and start time (so a recycled pid gives a new id), else a random one.
+fn parent_run_id() -> String {
+    let ppid = std::os::unix::process::parent_id();
+    let started = std::fs::read_to_string(format!("/proc/{ppid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Field 22 (starttime) counts from the field after the ")" that ends the name.
+            let after_name = stat.rsplit_once(')')?.1.to_owned();
+            after_name.split_whitespace().nth(19).map(str::to_owned)
+        });
+    match started {
+        Some(start) => format!("{}-{ppid}-{start}", hostname()),
+        None => crate::random::hex(8),
+    }
+}
+
 /// This machine's name, for lease metadata.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -140,12 +164,16 @@ impl Config {
             .unwrap_or_else(|| target_dir().join("jit-test").join("audit.jsonl"));
         let run_id = std::env::var("JIT_TEST_RUN_ID")
             .or_else(|_| std::env::var("NEXTEST_RUN_ID"))
-            .unwrap_or_else(|_| crate::random::hex(8));
+            .unwrap_or_else(|_| parent_run_id());
         Ok(Config {
             ttl: setting("JIT_TEST_TTL", raw.ttl, Duration::from_secs(30))?,
             timeout: setting("JIT_TEST_TIMEOUT", raw.timeout, Duration::from_secs(60))?,
             max_ttl: setting("JIT_TEST_MAX_TTL", raw.max_ttl, Duration::from_secs(600))?,
-            reap_grace: setting("JIT_TEST_REAP_GRACE", raw.reap_grace, Duration::from_secs(60))?,
+            reap_grace: setting(
+                "JIT_TEST_REAP_GRACE",
+                raw.reap_grace,
+                Duration::from_secs(60),
+            )?,
             file,
             audit_log,
             run_id,
@@ -173,14 +201,25 @@ mod tests {
 
     #[test]
     fn durations_parse_and_errors_name_the_setting() {
-        assert_eq!(parse_duration("1m 30s", "ttl").unwrap(), Duration::from_secs(90));
-        let err = parse_duration("soon", "JIT_TEST_TTL").unwrap_err().to_string();
-        assert!(err.contains("JIT_TEST_TTL") && err.contains("soon"), "{err}");
+        assert_eq!(
+            parse_duration("1m 30s", "ttl").unwrap(),
+            Duration::from_secs(90)
+        );
+        let err = parse_duration("soon", "JIT_TEST_TTL")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("JIT_TEST_TTL") && err.contains("soon"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_rejected_by_name() {
-        let err = toml::from_str::<FileConfig>("tll = \"3s\"").err().unwrap().to_string();
+        let err = toml::from_str::<FileConfig>("tll = \"3s\"")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("tll"), "{err}");
     }
 }

@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::broker::Broker;
+use crate::broker::{Broker, LeaseRequest};
 use crate::classify::{ErrorClass, classify, register};
 use crate::config::Config;
 use crate::provider::{GrantRequest, Proof, Provider};
@@ -78,7 +78,10 @@ fn expect_class(result: Result<(), BoxError>, expected: ErrorClass) -> Result<()
     match result {
         Ok(()) => Err(format!("succeeded, but {expected} was expected")),
         Err(e) if classify(e.as_ref()) == expected => Ok(()),
-        Err(e) => Err(format!("expected {expected}, got {}: {e}", classify(e.as_ref()))),
+        Err(e) => Err(format!(
+            "expected {expected}, got {}: {e}",
+            classify(e.as_ref())
+        )),
     }
 }
 
@@ -130,7 +133,10 @@ where
     );
 
     // Grant, use, deny, revoke twice, prove dead.
-    match provider.grant(&request("direct", permissions.clone(), ttl, 0)).await {
+    match provider
+        .grant(&request("direct", permissions.clone(), ttl, 0))
+        .await
+    {
         Err(e) => report.record("grant works within its scope", Err(e.to_string())),
         Ok(granted) => {
             report.record(
@@ -187,9 +193,8 @@ where
     let grant = |n: usize| {
         let (broker, provider, permissions) = (&broker, &provider, permissions.clone());
         async move {
-            broker
-                .acquire(provider, &format!("conformance::concurrent{n}"), permissions, Vec::new(), ttl)
-                .await
+            let ask = LeaseRequest::new(format!("conformance::concurrent{n}"), permissions, ttl);
+            broker.acquire(provider, ask).await
         }
     };
     let (a, b, c, d) = tokio::join!(grant(1), grant(2), grant(3), grant(4));
@@ -198,7 +203,10 @@ where
     names.sort();
     names.dedup();
     let mut concurrent = if leases.len() < 4 {
-        Err(format!("only {} of 4 concurrent grants succeeded", leases.len()))
+        Err(format!(
+            "only {} of 4 concurrent grants succeeded",
+            leases.len()
+        ))
     } else if names.len() < 4 {
         Err("concurrent grants share a principal".into())
     } else {
@@ -215,10 +223,8 @@ where
     }
     report.record("concurrent grants do not collide", concurrent);
 
-    let expiry = match broker
-        .acquire(&provider, "conformance::expiry", permissions, Vec::new(), plan.short_ttl)
-        .await
-    {
+    let ask = LeaseRequest::new("conformance::expiry", permissions, plan.short_ttl);
+    let expiry = match broker.acquire(&provider, ask).await {
         Err(e) => Err(e.to_string()),
         Ok(lease) => {
             tokio::time::sleep(plan.short_ttl + Duration::from_secs(1)).await;

@@ -24,10 +24,13 @@
 
 pub mod approve;
 pub mod audit;
+pub mod baseline;
 pub mod broker;
 pub mod classify;
 pub mod config;
 pub mod conformance;
+pub mod minimize;
+pub mod policy;
 pub mod provider;
 mod random;
 pub mod runner;
@@ -35,7 +38,7 @@ pub mod scope;
 pub mod secret;
 
 pub use approve::{AccessRequest, Approver, Decision};
-pub use broker::{Broker, Lease, LifecycleError};
+pub use broker::{Broker, Lease, LeaseRequest, LifecycleError};
 pub use classify::{ErrorClass, HttpStatus, classify};
 pub use config::Config;
 pub use jit_test_macros::jit_test;

@@ -44,7 +44,8 @@ pub trait Provider: Send + Sync + Sized + 'static {
 
     /// Removes the principal and ends its live sessions. Idempotent: a principal that is
     /// already gone counts as revoked.
-    fn revoke(&self, lease: &Self::Lease) -> impl Future<Output = Result<(), ProviderError>> + Send;
+    fn revoke(&self, lease: &Self::Lease)
+    -> impl Future<Output = Result<(), ProviderError>> + Send;
 
     /// Uses the old credential against the real system and reports whether it was refused.
     fn prove_dead(

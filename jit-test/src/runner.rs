@@ -13,8 +13,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::broker::{AnyLease, Broker, LifecycleError};
+use crate::broker::{AnyLease, Broker, LeaseRequest, LifecycleError};
 use crate::config::Config;
+use crate::minimize;
 use crate::provider::{Credential, Provider, ProviderError, scheme_of};
 use crate::scope::Scope;
 
@@ -33,8 +34,7 @@ pub fn broker_runtime() -> &'static tokio::runtime::Runtime {
 
 /// The process-wide instance of provider `P`, built from [`Config::global`] on first use.
 pub fn provider<P: Provider>() -> Result<Arc<P>, ProviderError> {
-    static PROVIDERS: Mutex<Option<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>> =
-        Mutex::new(None);
+    static PROVIDERS: Mutex<Option<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>> = Mutex::new(None);
     let mut providers = PROVIDERS.lock().unwrap_or_else(|e| e.into_inner());
     let map = providers.get_or_insert_with(HashMap::new);
     if let Some(existing) = map.get(&TypeId::of::<P>()) {
@@ -80,6 +80,7 @@ pub struct Acquisition<'a> {
     scope: &'a Scope,
     deny: &'a Scope,
     ttl: Duration,
+    reason: Option<&'a str>,
     leases: Vec<Box<dyn AnyLease>>,
 }
 
@@ -93,16 +94,14 @@ impl Acquisition<'_> {
             step: "setup",
             source,
         })?;
-        let mut lease = self
-            .broker
-            .acquire(
-                &provider,
-                self.test,
-                self.scope.of_scheme(scheme),
-                self.deny.of_scheme(scheme),
-                self.ttl,
-            )
-            .await?;
+        let ask = LeaseRequest {
+            test: self.test.to_owned(),
+            permissions: self.scope.of_scheme(scheme),
+            deny: self.deny.of_scheme(scheme),
+            ttl: self.ttl,
+            reason: self.reason.map(str::to_owned),
+        };
+        let mut lease = self.broker.acquire(&provider, ask).await?;
         let credential = lease.take_credential().expect("fresh lease");
         self.leases.push(Box::new(lease));
         Ok(credential)
@@ -143,14 +142,45 @@ pub struct Test {
     name: String,
     scope: String,
     deny: String,
+    reason: Option<String>,
     ttl: Option<Duration>,
     timeout: Option<Duration>,
     flavor: Flavor,
 }
 
+/// A test body with its runtime set up: takes the credentials, reports the outcome.
+type Body<C> = dyn Fn(C) -> Result<(), String> + Send + Sync;
+
 enum BodyEnd {
     Returned(Result<(), String>),
     Panicked(Box<dyn Any + Send>),
+}
+
+/// One pass of the lifecycle: how the body ended (`None`: timed out) and what the
+/// release found.
+struct Attempt {
+    end: Option<BodyEnd>,
+    problems: Vec<String>,
+    expired: Vec<String>,
+}
+
+impl Attempt {
+    /// The body's verdict alone, as the minimizer needs it.
+    fn body_result(&self) -> Result<(), String> {
+        match &self.end {
+            None => Err("timed out".to_owned()),
+            Some(BodyEnd::Returned(result)) => result.clone(),
+            Some(BodyEnd::Panicked(payload)) => Err(panic_message(payload.as_ref())),
+        }
+    }
+}
+
+/// The settings of one test, resolved.
+struct Plan {
+    scope: Scope,
+    deny: Scope,
+    ttl: Duration,
+    timeout: Duration,
 }
 
 impl Test {
@@ -160,6 +190,7 @@ impl Test {
             name: name.into(),
             scope: String::new(),
             deny: String::new(),
+            reason: None,
             ttl: None,
             timeout: None,
             flavor: Flavor::default(),
@@ -175,6 +206,12 @@ impl Test {
     /// Permissions the principals must not hold (checked by providers that can).
     pub fn deny(mut self, deny: impl Into<String>) -> Test {
         self.deny = deny.into();
+        self
+    }
+
+    /// Why the test needs the access, for approvers and the audit log.
+    pub fn reason(mut self, reason: impl Into<String>) -> Test {
+        self.reason = Some(reason.into());
         self
     }
 
@@ -196,17 +233,18 @@ impl Test {
         self
     }
 
-    /// Runs an async body on a fresh runtime of its own.
+    /// Runs an async body on a fresh runtime of its own. The body is `Fn` so that the
+    /// least-privilege finder (`JIT_TEST_MINIMIZE=1`) can run it again.
     #[track_caller]
     pub fn run<C, F, Fut>(self, body: F)
     where
         C: Credentials,
-        F: FnOnce(C) -> Fut + Send + 'static,
+        F: Fn(C) -> Fut + Send + Sync + 'static,
         Fut: Future,
         Fut::Output: Outcome,
     {
         let flavor = self.flavor;
-        self.execute(move |credentials: C| {
+        self.execute(Arc::new(move |credentials: C| {
             let mut builder = match flavor {
                 Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
                 Flavor::MultiThread(workers) => {
@@ -220,7 +258,7 @@ impl Test {
                 .build()
                 .expect("cannot build the test's runtime");
             runtime.block_on(body(credentials)).into_result()
-        })
+        }))
     }
 
     /// Runs a blocking body.
@@ -228,58 +266,82 @@ impl Test {
     pub fn run_blocking<C, F, O>(self, body: F)
     where
         C: Credentials,
-        F: FnOnce(C) -> O + Send + 'static,
+        F: Fn(C) -> O + Send + Sync + 'static,
         O: Outcome,
     {
-        self.execute(move |credentials: C| body(credentials).into_result())
+        self.execute(Arc::new(move |credentials: C| {
+            body(credentials).into_result()
+        }))
     }
 
     fn fail(&self, message: impl std::fmt::Display) -> ! {
         panic!("jit-test: {message}")
     }
 
-    #[track_caller]
-    fn execute<C, F>(self, body: F)
-    where
-        C: Credentials,
-        F: FnOnce(C) -> Result<(), String> + Send + 'static,
-    {
-        let broker = Broker::global();
-        let config = broker.config();
+    fn plan<C: Credentials>(&self, config: &Config) -> Plan {
         let parse = |text: &str, what: &str| {
-            if text.is_empty() && what == "deny" {
-                return Scope::default();
-            }
             Scope::parse(text)
                 .unwrap_or_else(|e| self.fail(format!("test {}: bad {what}: {e}", self.name)))
         };
         let scope = parse(&self.scope, "scope");
-        let deny = parse(&self.deny, "deny");
+        let deny = if self.deny.is_empty() {
+            Scope::default()
+        } else {
+            parse(&self.deny, "deny")
+        };
         self.check_schemes(&scope, &C::schemes());
-        let ttl = self.ttl.unwrap_or(config.ttl);
-        let timeout = self.timeout.unwrap_or(config.timeout);
+        Plan {
+            scope,
+            deny,
+            ttl: self.ttl.unwrap_or(config.ttl),
+            timeout: self.timeout.unwrap_or(config.timeout),
+        }
+    }
 
-        let runtime = broker_runtime();
+    fn execute<C: Credentials>(self, body: Arc<Body<C>>) {
+        let broker = Broker::global();
+        let plan = self.plan::<C>(broker.config());
+        let attempt = self
+            .attempt(broker, &plan, &plan.scope, &body)
+            .unwrap_or_else(|setup| self.fail(setup));
+        if minimize::enabled() && matches!(attempt.end, Some(BodyEnd::Returned(Ok(())))) {
+            let verdict = minimize::minimize(&plan.scope, |reduced| {
+                self.attempt(broker, &plan, reduced, &body)
+                    .and_then(|a| a.body_result())
+            });
+            minimize::publish(&self.name, &verdict);
+        }
+        self.conclude(attempt, plan.timeout);
+    }
+
+    /// Acquires credentials for `scope`, runs the body on its own thread under the
+    /// timeout, releases everything. `Err` when the credentials could not be had.
+    fn attempt<C: Credentials>(
+        &self,
+        broker: &Broker,
+        plan: &Plan,
+        scope: &Scope,
+        body: &Arc<Body<C>>,
+    ) -> Result<Attempt, String> {
         let mut acquisition = Acquisition {
             broker,
             test: &self.name,
-            scope: &scope,
-            deny: &deny,
-            ttl,
+            scope,
+            deny: &plan.deny,
+            ttl: plan.ttl,
+            reason: self.reason.as_deref(),
             leases: Vec::new(),
         };
-        let acquired = runtime.block_on(C::acquire(&mut acquisition));
+        let acquired = broker_runtime().block_on(C::acquire(&mut acquisition));
         let leases = std::mem::take(&mut acquisition.leases);
         let credentials = match acquired {
             Ok(credentials) => credentials,
-            Err(e) => {
-                let cleanup = release_all(leases);
-                self.fail(format!("{e}{}", render_failures(&cleanup)));
-            }
+            Err(e) => return Err(format!("{e}{}", render_failures(&release_all(leases)))),
         };
 
         let (tx, rx) = mpsc::channel();
         let started = Instant::now();
+        let body = Arc::clone(body);
         std::thread::Builder::new()
             .name(self.name.clone())
             .spawn(move || {
@@ -290,14 +352,17 @@ impl Test {
                 let _ = tx.send(end);
             })
             .expect("cannot spawn the test body's thread");
-        let end = rx.recv_timeout(timeout).ok();
+        let end = rx.recv_timeout(plan.timeout).ok();
         let ran = started.elapsed();
 
-        let mut problems = Vec::new();
-        let mut expired = Vec::new();
+        let mut attempt = Attempt {
+            end,
+            problems: Vec::new(),
+            expired: Vec::new(),
+        };
         for outcome in release_all(leases) {
             match outcome {
-                Ok(released) if released.expired_during_test => expired.push(format!(
+                Ok(released) if released.expired_during_test => attempt.expired.push(format!(
                     "note: the {} credential ({}) expired during the test: ttl {}, body ran {}. \
                      Failures after that point come from the expiry, not from a missing permission",
                     released.info.scheme,
@@ -306,29 +371,36 @@ impl Test {
                     humantime::format_duration(Duration::from_millis(ran.as_millis() as u64)),
                 )),
                 Ok(_) => {}
-                Err(e) => problems.push(e.to_string()),
+                Err(e) => attempt.problems.push(e.to_string()),
             }
         }
-        let lifecycle = problems.join("\n");
-        match end {
+        Ok(attempt)
+    }
+
+    /// Passes, fails or re-raises the body's panic, with the lifecycle's findings.
+    fn conclude(&self, attempt: Attempt, timeout: Duration) {
+        let lifecycle = attempt.problems.join("\n");
+        let expired = attempt.expired.join("\n");
+        let clean = attempt.problems.is_empty();
+        match attempt.end {
             None => self.fail(format!(
                 "test {} timed out after {}; its credentials were revoked{}",
                 self.name,
                 humantime::format_duration(timeout),
                 render(&[lifecycle])
             )),
-            Some(BodyEnd::Returned(Ok(()))) if problems.is_empty() => {}
+            Some(BodyEnd::Returned(Ok(()))) if clean => {}
             Some(BodyEnd::Returned(Ok(()))) => self.fail(lifecycle),
             Some(BodyEnd::Returned(Err(message))) => {
-                panic!("{message}{}", render(&[expired.join("\n"), lifecycle]))
+                panic!("{message}{}", render(&[expired, lifecycle]))
             }
-            Some(BodyEnd::Panicked(payload)) if problems.is_empty() && expired.is_empty() => {
+            Some(BodyEnd::Panicked(payload)) if clean && expired.is_empty() => {
                 resume_unwind(payload)
             }
             Some(BodyEnd::Panicked(payload)) => panic!(
                 "{}{}",
                 panic_message(payload.as_ref()),
-                render(&[expired.join("\n"), lifecycle])
+                render(&[expired, lifecycle])
             ),
         }
     }
@@ -359,7 +431,9 @@ impl Test {
     }
 }
 
-fn release_all(leases: Vec<Box<dyn AnyLease>>) -> Vec<Result<crate::broker::Released, LifecycleError>> {
+fn release_all(
+    leases: Vec<Box<dyn AnyLease>>,
+) -> Vec<Result<crate::broker::Released, LifecycleError>> {
     broker_runtime().block_on(async {
         let mut outcomes = Vec::with_capacity(leases.len());
         for lease in leases {
@@ -401,7 +475,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 pub fn run<C, F, Fut>(scope: &str, body: F)
 where
     C: Credentials,
-    F: FnOnce(C) -> Fut + Send + 'static,
+    F: Fn(C) -> Fut + Send + Sync + 'static,
     Fut: Future,
     Fut::Output: Outcome,
 {

@@ -57,7 +57,11 @@ fn an_edited_line_breaks_its_hash() {
     full_lifecycle(&AuditLog::new(&path), "a");
     rewrite(&path, |lines| lines[2] = lines[2].replace("jit_a", "jit_b"));
     let report = verify(&path).unwrap();
-    assert!(report.problems.iter().any(|p| p.contains("line 3: hash")), "{:?}", report.problems);
+    assert!(
+        report.problems.iter().any(|p| p.contains("line 3: hash")),
+        "{:?}",
+        report.problems
+    );
 }
 
 #[test]
@@ -68,7 +72,11 @@ fn a_removed_line_breaks_the_chain() {
         lines.remove(1);
     });
     let report = verify(&path).unwrap();
-    assert!(report.problems.iter().any(|p| p.contains("chain broken")), "{:?}", report.problems);
+    assert!(
+        report.problems.iter().any(|p| p.contains("chain broken")),
+        "{:?}",
+        report.problems
+    );
 }
 
 #[test]
@@ -76,15 +84,29 @@ fn unrevoked_unproven_and_leaked_grants_are_reported() {
     let (_dir, path) = temp_log("open.jsonl");
     let log = AuditLog::new(&path);
     log.append(&[event(EventKind::Granted, "never")]).unwrap();
-    log.append(&[event(EventKind::Granted, "unproven"), event(EventKind::Revoked, "unproven")])
-        .unwrap();
+    log.append(&[
+        event(EventKind::Granted, "unproven"),
+        event(EventKind::Revoked, "unproven"),
+    ])
+    .unwrap();
     log.append(&[event(EventKind::Granted, "reaped")]).unwrap();
     let mut reaped = Event::new(EventKind::Reaped, "run-2", "token");
     reaped.principal = Some("jit_reaped".into());
-    log.append(&[reaped, event(EventKind::LeakDetected, "leaky")]).unwrap();
+    log.append(&[reaped, event(EventKind::LeakDetected, "leaky")])
+        .unwrap();
     let problems = verify(&path).unwrap().problems.join("\n");
-    assert!(problems.contains("jit_never granted to audit::lifecycle was never revoked"), "{problems}");
-    assert!(problems.contains("jit_unproven granted to audit::lifecycle was revoked but never proven dead"), "{problems}");
-    assert!(problems.contains("jit_leaky of test audit::lifecycle still worked"), "{problems}");
+    assert!(
+        problems.contains("jit_never granted to audit::lifecycle was never revoked"),
+        "{problems}"
+    );
+    assert!(
+        problems
+            .contains("jit_unproven granted to audit::lifecycle was revoked but never proven dead"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("jit_leaky of test audit::lifecycle still worked"),
+        "{problems}"
+    );
     assert!(!problems.contains("jit_reaped"), "{problems}");
 }

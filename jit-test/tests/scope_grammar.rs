@@ -56,22 +56,42 @@ fn errors_name_the_item_the_part_and_the_character() {
     let err = Scope::parse("pg:select:public.orders, pg:delete:public.orders;drop").unwrap_err();
     assert_eq!(err.item, 2);
     assert_eq!(err.kind, ScopeErrorKind::BadChar(';', Part::Resource));
-    assert_eq!(err.offset, "pg:select:public.orders, pg:delete:public.orders".len());
+    assert_eq!(
+        err.offset,
+        "pg:select:public.orders, pg:delete:public.orders".len()
+    );
     let message = err.to_string();
-    assert!(message.contains("permission 2") && message.contains("';'"), "{message}");
+    assert!(
+        message.contains("permission 2") && message.contains("';'"),
+        "{message}"
+    );
 }
 
 #[test]
 fn column_lists_and_colons_in_resources_parse() {
-    let scope = Scope::parse("pg:select(id,sku):public.orders , pg:usage:sequence:public.s").unwrap();
+    let scope =
+        Scope::parse("pg:select(id,sku):public.orders , pg:usage:sequence:public.s").unwrap();
     assert_eq!(scope.permissions[0].args, ["id", "sku"]);
     assert_eq!(scope.permissions[1].resource, "sequence:public.s");
-    assert_eq!(scope.to_string(), "pg:select(id,sku):public.orders, pg:usage:sequence:public.s");
+    assert_eq!(
+        scope.to_string(),
+        "pg:select(id,sku):public.orders, pg:usage:sequence:public.s"
+    );
 }
 
 #[test]
 fn empty_scopes_items_and_parts_are_rejected() {
-    for text in ["", "  ", "pg:select:a,", "pg::a", "pg:select:", ":select:a", "pg:select(:a", "pg", "pg:select"] {
+    for text in [
+        "",
+        "  ",
+        "pg:select:a,",
+        "pg::a",
+        "pg:select:",
+        ":select:a",
+        "pg:select(:a",
+        "pg",
+        "pg:select",
+    ] {
         assert!(Scope::parse(text).is_err(), "accepted {text:?}");
     }
 }

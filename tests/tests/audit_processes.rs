@@ -42,6 +42,15 @@ fn many_processes_append_without_losing_or_interleaving_lines() {
     assert_eq!(report.lines, PROCESSES * LEASES_PER_PROCESS * 5 + 2);
     assert_eq!(report.leases, PROCESSES * LEASES_PER_PROCESS + 1);
     // The only problem is the parent's lease, deliberately never proven dead.
-    assert_eq!(report.problems.len(), 1, "{:?}", &report.problems[..report.problems.len().min(5)]);
-    assert!(report.problems[0].contains("jit_parent"), "{}", report.problems[0]);
+    assert_eq!(
+        report.problems.len(),
+        1,
+        "{:?}",
+        &report.problems[..report.problems.len().min(5)]
+    );
+    assert!(
+        report.problems[0].contains("jit_parent"),
+        "{}",
+        report.problems[0]
+    );
 }

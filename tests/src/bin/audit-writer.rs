@@ -20,7 +20,11 @@ fn main() {
             e.principal = Some(format!("jit_{lease}"));
             e
         };
-        let requested = [EventKind::Requested, EventKind::Approved, EventKind::Granted];
+        let requested = [
+            EventKind::Requested,
+            EventKind::Approved,
+            EventKind::Granted,
+        ];
         log.append(&requested.map(event)).expect("append");
         log.append(&[event(EventKind::Revoked)]).expect("append");
         log.append(&[event(EventKind::ProvenDead)]).expect("append");
