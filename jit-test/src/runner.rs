@@ -146,6 +146,7 @@ pub struct Test {
     ttl: Option<Duration>,
     timeout: Option<Duration>,
     flavor: Flavor,
+    minimize: bool,
 }
 
 /// A test body with its runtime set up: takes the credentials, reports the outcome.
@@ -194,6 +195,7 @@ impl Test {
             ttl: None,
             timeout: None,
             flavor: Flavor::default(),
+            minimize: minimize::enabled(),
         }
     }
 
@@ -230,6 +232,13 @@ impl Test {
     /// The runtime flavour of an async body.
     pub fn flavor(mut self, flavor: Flavor) -> Test {
         self.flavor = flavor;
+        self
+    }
+
+    /// Whether to look for unneeded permissions after a pass (default: whether
+    /// `JIT_TEST_MINIMIZE` is set). See [`minimize`](crate::minimize).
+    pub fn minimize(mut self, minimize: bool) -> Test {
+        self.minimize = minimize;
         self
     }
 
@@ -304,7 +313,7 @@ impl Test {
         let attempt = self
             .attempt(broker, &plan, &plan.scope, &body)
             .unwrap_or_else(|setup| self.fail(setup));
-        if minimize::enabled() && matches!(attempt.end, Some(BodyEnd::Returned(Ok(())))) {
+        if self.minimize && matches!(attempt.end, Some(BodyEnd::Returned(Ok(())))) {
             let verdict = minimize::minimize(&plan.scope, |reduced| {
                 self.attempt(broker, &plan, reduced, &body)
                     .and_then(|a| a.body_result())

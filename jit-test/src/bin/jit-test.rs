@@ -1,0 +1,48 @@
+//! `jit-test`: the command line for audit logs.
+//!
+//! ```text
+//! jit-test verify [AUDIT_LOG]    check the hash chain and that every grant was revoked and proven dead
+//! ```
+//!
+//! The audit log defaults to the configured one (`target/jit-test/audit.jsonl`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let default_log = || jit_test::Config::global().audit_log.clone();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["verify"] => verify(default_log()),
+        ["verify", path] => verify(PathBuf::from(path)),
+        _ => {
+            eprintln!("usage: jit-test verify [AUDIT_LOG]");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn verify(path: PathBuf) -> ExitCode {
+    match jit_test::audit::verify(&path) {
+        Ok(report) if report.is_ok() => {
+            println!(
+                "audit log {} verified: {} lines, {} leases, every one revoked and proven dead",
+                path.display(),
+                report.lines,
+                report.leases
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            eprintln!("audit log {}: {} problems", path.display(), report.problems.len());
+            for problem in &report.problems {
+                eprintln!("  {problem}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("cannot read the audit log {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
