@@ -11,9 +11,10 @@ use crate::ctxt::Ctxt;
 use crate::scope::Scope;
 
 /// The arguments `#[jit_test]` accepts, in the order the documentation lists them.
-const KNOWN: [&str; 7] = [
+const KNOWN: [&str; 8] = [
     "scope",
     "deny",
+    "reason",
     "ttl",
     "timeout",
     "flavor",
@@ -36,6 +37,8 @@ pub struct Args {
     pub schemes: Vec<String>,
     /// The `deny` scope, as written.
     pub deny: Option<LitStr>,
+    /// Why the test needs the access, for approvers and the audit log.
+    pub reason: Option<LitStr>,
     pub ttl: Option<Duration>,
     pub timeout: Option<Duration>,
     /// The flavour, and the span of the `flavor` argument if one was written.
@@ -49,6 +52,7 @@ pub struct Args {
 struct Raw {
     scope: Option<(LitStr, Scope)>,
     deny: Option<(LitStr, Scope)>,
+    reason: Option<LitStr>,
     ttl: Option<Duration>,
     timeout: Option<Duration>,
     flavor: Option<(bool, Span)>,
@@ -146,6 +150,7 @@ fn example(name: &str) -> &'static str {
     match name {
         "scope" => "`scope = \"token:read:orders\"`",
         "deny" => "`deny = \"pg:delete:public.orders\"`",
+        "reason" => "`reason = \"reads orders to check the invoice totals\"`",
         "ttl" => "`ttl = \"30s\"`",
         "timeout" => "`timeout = \"2m\"`",
         "flavor" => "`flavor = \"multi_thread\"` or `flavor = \"current_thread\"`",
@@ -182,6 +187,10 @@ impl Raw {
         match name {
             "scope" => self.scope = parse_scope(cx, "scope", lit),
             "deny" => self.deny = parse_scope(cx, "deny", lit),
+            "reason" if lit.value().trim().is_empty() => {
+                cx.error(lit.span(), "`reason` is empty: say why the test needs the access");
+            }
+            "reason" => self.reason = Some(lit),
             "ttl" => self.ttl = duration(cx, "ttl", &lit),
             "timeout" => self.timeout = duration(cx, "timeout", &lit),
             "flavor" => match lit.value().as_str() {
@@ -238,6 +247,7 @@ impl Raw {
             schemes: parsed.schemes().into_iter().map(str::to_owned).collect(),
             scope,
             deny: self.deny.map(|d| d.0),
+            reason: self.reason,
             ttl: self.ttl,
             timeout: self.timeout,
             flavor,

@@ -200,6 +200,7 @@ fn generate(func: &ItemFn, args: &Args, params: &[Param]) -> TokenStream {
     };
     let scope = &args.scope;
     let deny = args.deny.as_ref().map(|deny| quote!(.deny(#deny)));
+    let reason = args.reason.as_ref().map(|reason| quote!(.reason(#reason)));
     let ttl = args.ttl.map(|d| {
         let d = duration(&private, d);
         quote!(.ttl(#d))
@@ -235,6 +236,7 @@ fn generate(func: &ItemFn, args: &Args, params: &[Param]) -> TokenStream {
             #private::Test::new(::core::concat!(::core::module_path!(), "::", #test_name))
                 .scope(#scope)
                 #deny
+                #reason
                 #ttl
                 #timeout
                 #flavor

@@ -16,7 +16,7 @@ use proc_macro::TokenStream;
 /// Makes a function an integration test that receives fresh, least-privilege, short-lived
 /// credentials, revokes them afterwards whatever the test did, and proves them dead.
 ///
-/// ```ignore
+/// ```text
 /// use jit_test::jit_test;
 /// use jit_test_providers::postgres::PgGrant;
 /// use jit_test_providers::token::TokenGrant;
@@ -46,6 +46,7 @@ use proc_macro::TokenStream;
 /// |---|---|---|
 /// | `scope` | the permissions to grant: `"scheme:action:resource, ..."`, checked at compile time | required |
 /// | `deny` | permissions the credentials must not hold, same syntax, schemes of `scope` only | none |
+/// | `reason` | why the test needs the access, for the policy's approvers and the audit log | none |
 /// | `ttl` | the credentials' lifetime, e.g. `"30s"`, `"2m"` | `ttl` in `jit-test.toml`, else 30 s |
 /// | `timeout` | how long the body may run, e.g. `"2m"` | `timeout` in `jit-test.toml`, else 60 s |
 /// | `flavor` | runtime of an `async fn`: `"current_thread"` or `"multi_thread"` | `"current_thread"` |
@@ -65,7 +66,7 @@ use proc_macro::TokenStream;
 /// A `#[test]` function of the same name (after the other attributes) holding the original
 /// function, the scheme checks, and one call to `jit_test`'s runner, in spirit:
 ///
-/// ```ignore
+/// ```text
 /// #[::core::prelude::v1::test]
 /// fn customer_places_order() {
 ///     async fn customer_places_order(token: TokenGrant, pg: PgGrant) -> anyhow::Result<()> { ... }

@@ -302,7 +302,10 @@ impl Broker {
         let mut requested = self.event(EventKind::Requested, test, P::SCHEME);
         requested.lease = Some(request.lease_id.clone());
         requested.permissions = listed.clone();
-        requested.detail = Some(format!("ttl {}", humantime::format_duration(ttl)));
+        requested.detail = Some(match &reason {
+            Some(reason) => format!("ttl {}; reason: {reason}", humantime::format_duration(ttl)),
+            None => format!("ttl {}", humantime::format_duration(ttl)),
+        });
 
         let (decision, approver) = self.approvers.decide(&AccessRequest {
             test,

@@ -137,7 +137,9 @@ pub fn publish(test: &str, verdict: &Verdict) {
 /// The verdicts collected so far, by test name.
 pub fn results() -> io::Result<BTreeMap<String, Verdict>> {
     match std::fs::read_to_string(results_path()) {
-        Ok(text) if !text.trim().is_empty() => serde_json::from_str(&text).map_err(io::Error::other),
+        Ok(text) if !text.trim().is_empty() => {
+            serde_json::from_str(&text).map_err(io::Error::other)
+        }
         Ok(_) => Ok(BTreeMap::new()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
         Err(e) => Err(e),

@@ -12,7 +12,12 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let default_log = || jit_test::Config::global().audit_log.clone();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["verify"] => verify(default_log()),
         ["verify", path] => verify(PathBuf::from(path)),
         _ => {
@@ -34,7 +39,11 @@ fn verify(path: PathBuf) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(report) => {
-            eprintln!("audit log {}: {} problems", path.display(), report.problems.len());
+            eprintln!(
+                "audit log {}: {} problems",
+                path.display(),
+                report.problems.len()
+            );
             for problem in &report.problems {
                 eprintln!("  {problem}");
             }
