@@ -4,6 +4,8 @@
 //!
 //! `harness = false`: `main` sets `JIT_TEST_AUDIT_LOG` before any thread exists (and so
 //! before `jit_test::Config` is first read), which a libtest test could not do safely.
+//! It answers `--list` and test-name filters the way libtest does, so cargo-nextest can
+//! list and run it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +14,51 @@ use jit_test::Test;
 use jit_test::audit::{self, Event, EventKind};
 use jit_test_providers::token::{TokenAuthority, TokenError, TokenGrant};
 
+const NAME: &str = "lifecycle_is_audited_without_the_token";
+
+/// Whether the libtest-style arguments (as cargo test and cargo-nextest pass them) select
+/// this binary's one test; `--list` prints it, as nextest expects, and runs nothing.
+fn selected() -> bool {
+    const TAKES_VALUE: [&str; 6] = [
+        "--format",
+        "--test-threads",
+        "--color",
+        "--logfile",
+        "--skip",
+        "-Z",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    if has("--list") {
+        if !has("--ignored") {
+            println!("{NAME}: test");
+        }
+        return false;
+    }
+    let mut filters = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if TAKES_VALUE.contains(&arg.as_str()) {
+            iter.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg.as_str());
+        }
+    }
+    let exact = has("--exact");
+    !has("--ignored")
+        && (filters.is_empty()
+            || filters
+                .iter()
+                .any(|f| if exact { *f == NAME } else { NAME.contains(f) }))
+}
+
 fn main() {
+    if !selected() {
+        if !std::env::args().any(|a| a == "--list") {
+            println!("0 passed, 0 failed");
+        }
+        return;
+    }
     let log = std::env::temp_dir().join(format!(
         "jit-test-token-audit-{}-{}.jsonl",
         std::process::id(),
@@ -24,13 +70,9 @@ fn main() {
     let result = std::panic::catch_unwind(|| lifecycle_is_audited_without_the_token(&log));
     let _ = std::fs::remove_file(&log);
     match result {
-        Ok(()) => {
-            println!("test lifecycle_is_audited_without_the_token ... ok\n\n1 passed, 0 failed")
-        }
+        Ok(()) => println!("test {NAME} ... ok\n\n1 passed, 0 failed"),
         Err(panic) => {
-            println!(
-                "test lifecycle_is_audited_without_the_token ... FAILED\n\n0 passed, 1 failed"
-            );
+            println!("test {NAME} ... FAILED\n\n0 passed, 1 failed");
             std::panic::resume_unwind(panic)
         }
     }
