@@ -212,12 +212,8 @@ fn generate(func: &ItemFn, args: &Args, params: &[Param]) -> TokenStream {
     let flavor = match args.flavor.0 {
         Flavor::CurrentThread => None,
         Flavor::MultiThread(workers) => {
-            let workers = match workers {
-                Some(n) => Literal::usize_unsuffixed(n).into_token_stream(),
-                None => quote!(
-                    ::std::thread::available_parallelism().map_or(1, ::core::num::NonZero::get)
-                ),
-            };
+            // 0 asks the runner for one worker per CPU, as tokio does.
+            let workers = Literal::usize_unsuffixed(workers.unwrap_or(0));
             Some(quote!(.flavor(#private::Flavor::MultiThread(#workers))))
         }
     };

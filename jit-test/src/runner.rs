@@ -10,6 +10,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -51,7 +52,7 @@ pub enum Flavor {
     /// One thread (the default, like `#[tokio::test]`).
     #[default]
     CurrentThread,
-    /// A multi-threaded runtime with this many workers.
+    /// A multi-threaded runtime with this many workers (0: one per CPU).
     MultiThread(usize),
 }
 
@@ -254,19 +255,11 @@ impl Test {
     {
         let flavor = self.flavor;
         self.execute(Arc::new(move |credentials: C| {
-            let mut builder = match flavor {
-                Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
-                Flavor::MultiThread(workers) => {
-                    let mut b = tokio::runtime::Builder::new_multi_thread();
-                    b.worker_threads(workers.max(1));
-                    b
-                }
-            };
-            let runtime = builder
-                .enable_all()
-                .build()
-                .expect("cannot build the test's runtime");
-            runtime.block_on(body(credentials)).into_result()
+            // Boxed, so that the runtime code below is compiled once, not once per test.
+            let outcome = body(credentials);
+            let future: Pin<Box<dyn Future<Output = Result<(), String>> + '_>> =
+                Box::pin(async move { outcome.await.into_result() });
+            block_on_fresh_runtime(flavor, future)
         }))
     }
 
@@ -438,6 +431,28 @@ impl Test {
             }
         }
     }
+}
+
+/// Runs `future` to completion on a new runtime of the given flavour.
+fn block_on_fresh_runtime(
+    flavor: Flavor,
+    future: Pin<Box<dyn Future<Output = Result<(), String>> + '_>>,
+) -> Result<(), String> {
+    let mut builder = match flavor {
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        Flavor::MultiThread(workers) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if workers > 0 {
+                b.worker_threads(workers);
+            }
+            b
+        }
+    };
+    let runtime = builder
+        .enable_all()
+        .build()
+        .expect("cannot build the test's runtime");
+    runtime.block_on(future)
 }
 
 fn release_all(

@@ -1,0 +1,114 @@
+//! Compile-time cost of `#[jit_test]`: a generated crate with 200 `#[jit_test]` tests
+//! against the same crate with 200 `#[tokio::test]` tests. Dependencies are built first;
+//! then the test target alone is rebuilt three times and the median is taken.
+//!
+//! `cargo bench -p tests --bench compile_time`
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TESTS: usize = 200;
+const ROUNDS: usize = 3;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Writes a crate named `name` whose test file holds `TESTS` tests made by `test`.
+fn generate(dir: &Path, name: &str, deps: &str, test: impl Fn(usize) -> String) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [workspace]\n\n[dev-dependencies]\n{deps}\n"
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    let body: String = (0..TESTS).map(&test).collect();
+    std::fs::write(dir.join("tests/generated.rs"), body).unwrap();
+    std::fs::copy(workspace_root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+}
+
+fn cargo_build_tests(dir: &Path, target: &Path) -> Duration {
+    let start = Instant::now();
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--tests", "--quiet", "--offline"])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {} failed", dir.display());
+    start.elapsed()
+}
+
+/// Median time to rebuild the test target after touching it.
+fn rebuild_time(dir: &Path, target: &Path) -> Duration {
+    cargo_build_tests(dir, target);
+    let mut times: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let file = dir.join("tests/generated.rs");
+            let text = std::fs::read_to_string(&file).unwrap();
+            std::fs::write(&file, text).unwrap();
+            cargo_build_tests(dir, target)
+        })
+        .collect();
+    times.sort();
+    times[ROUNDS / 2]
+}
+
+fn main() {
+    let root = workspace_root();
+    let work = root.join("target").join("compile-bench");
+    let target = work.join("target");
+    let path = |krate: &str| root.join(krate).display().to_string();
+
+    let jit = work.join("with-jit-test");
+    generate(
+        &jit,
+        "with_jit_test",
+        &format!(
+            "jit-test = {{ path = {:?} }}\njit-test-providers = {{ path = {:?} }}",
+            path("jit-test"),
+            path("jit-test-providers")
+        ),
+        |i| {
+            format!(
+                "#[jit_test::jit_test(scope = \"token:read:orders\")]\n\
+                 async fn test_{i}(token: jit_test_providers::token::TokenGrant) {{\n    \
+                 assert!(token.has_scope(\"read:orders\"), \"{i}\");\n}}\n\n"
+            )
+        },
+    );
+    let tokio = work.join("with-tokio-test");
+    generate(
+        &tokio,
+        "with_tokio_test",
+        "tokio = { version = \"1\", features = [\"rt\", \"macros\"] }",
+        |i| {
+            format!(
+                "#[tokio::test]\n\
+                 async fn test_{i}() {{\n    \
+                 let scope = std::hint::black_box(\"read:orders\");\n    \
+                 assert!(scope.starts_with(\"read:\"), \"{i}\");\n}}\n\n"
+            )
+        },
+    );
+
+    let with_tokio = rebuild_time(&tokio, &target);
+    let with_jit = rebuild_time(&jit, &target);
+    let ratio = with_jit.as_secs_f64() / with_tokio.as_secs_f64();
+    println!(
+        "compile time of a test crate with {TESTS} tests (dependencies built; median of {ROUNDS} rebuilds):\n"
+    );
+    println!("| attribute | rebuild s |\n|---|---:|");
+    println!("| #[tokio::test] | {:.2} |", with_tokio.as_secs_f64());
+    println!("| #[jit_test] | {:.2} |", with_jit.as_secs_f64());
+    println!(
+        "\nratio: {ratio:.2}x (goal: at most 1.3x) -> {}",
+        if ratio <= 1.3 { "met" } else { "NOT met" }
+    );
+}
