@@ -30,6 +30,7 @@ pub mod config;
 pub mod conformance;
 pub mod provider;
 mod random;
+pub mod report;
 pub mod runner;
 pub mod scope;
 pub mod secret;
