@@ -44,6 +44,10 @@ pub enum EventKind {
     LeakDetected,
     /// The reaper removed a principal left by a crashed run.
     Reaped,
+    /// A test asserted that an operation was denied; `detail` is the asserted expression.
+    DenialAsserted,
+    /// A principal holds privileges beyond its scope; `detail` lists them.
+    BeyondScope,
 }
 
 /// One audit event.

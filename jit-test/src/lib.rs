@@ -33,6 +33,7 @@ pub mod minimize;
 pub mod policy;
 pub mod provider;
 mod random;
+pub mod report;
 pub mod runner;
 pub mod scope;
 pub mod secret;
