@@ -33,41 +33,51 @@ impl fmt::Display for ErrorClass {
 
 type Classifier = fn(&(dyn Error + 'static)) -> Option<ErrorClass>;
 
-static CLASSIFIERS: RwLock<Vec<(TypeId, Classifier)>> = RwLock::new(Vec::new());
+/// Registered classifiers: provider type, its scheme, its `classify`.
+static CLASSIFIERS: RwLock<Vec<(TypeId, &'static str, Classifier)>> = RwLock::new(Vec::new());
 
 /// Makes `P::classify` known to [`classify`]. The broker does this for every provider it
 /// uses; call it yourself to classify errors of a provider you have not granted from.
 pub fn register<P: Provider>() {
     let id = TypeId::of::<P>();
-    if CLASSIFIERS.read().unwrap().iter().any(|(t, _)| *t == id) {
+    if CLASSIFIERS.read().unwrap().iter().any(|(t, _, _)| *t == id) {
         return;
     }
     let mut all = CLASSIFIERS.write().unwrap();
-    if !all.iter().any(|(t, _)| *t == id) {
-        all.push((id, P::classify));
+    if !all.iter().any(|(t, _, _)| *t == id) {
+        all.push((id, P::SCHEME, P::classify));
     }
 }
 
 /// Classifies an error by walking its `source()` chain and asking every registered
 /// provider, then the built-in rules ([`HttpStatus`], `std::io::ErrorKind::PermissionDenied`).
 pub fn classify(error: &(dyn Error + 'static)) -> ErrorClass {
+    classify_with_origin(error).0
+}
+
+/// [`classify`], with the scheme of the provider that recognised the error (`http` for
+/// [`HttpStatus`], `io` for I/O errors, empty when nothing did).
+pub fn classify_with_origin(error: &(dyn Error + 'static)) -> (ErrorClass, &'static str) {
     let classifiers = CLASSIFIERS.read().unwrap();
     let mut current = Some(error);
     while let Some(e) = current {
-        if let Some(class) = classifiers.iter().find_map(|(_, c)| c(e)) {
-            return class;
+        let registered = classifiers
+            .iter()
+            .find_map(|(_, scheme, classify)| classify(e).map(|class| (class, *scheme)));
+        if let Some(found) = registered {
+            return found;
         }
         if let Some(status) = e.downcast_ref::<HttpStatus>() {
-            return status.class();
+            return (status.class(), "http");
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && io.kind() == std::io::ErrorKind::PermissionDenied
         {
-            return ErrorClass::Denied;
+            return (ErrorClass::Denied, "io");
         }
         current = e.source();
     }
-    ErrorClass::Other
+    (ErrorClass::Other, "")
 }
 
 /// An HTTP response status as an error, for services under test: 403 is a denial, 401 an
@@ -117,10 +127,11 @@ where
         Ok(_) => panic!("`{expression}` succeeded, but {expected} was expected"),
         Err(e) => e.into(),
     };
-    let got = classify(error.as_ref());
+    let (got, scheme) = classify_with_origin(error.as_ref());
     if got != expected {
         panic!("`{expression}` failed with {got}, but {expected} was expected: {error}");
     }
+    crate::runner::record_assertion(scheme, &format!("{expression}: {expected}"));
     error
 }
 

@@ -37,6 +37,7 @@ pub mod report;
 pub mod runner;
 pub mod scope;
 pub mod secret;
+pub mod summary;
 
 pub use approve::{AccessRequest, Approver, Decision};
 pub use broker::{Broker, Lease, LeaseRequest, LifecycleError};

@@ -14,11 +14,32 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::audit::{Event, EventKind};
 use crate::broker::{AnyLease, Broker, LeaseRequest, LifecycleError};
 use crate::config::Config;
 use crate::minimize;
 use crate::provider::{Credential, Provider, ProviderError, scheme_of};
 use crate::scope::Scope;
+
+thread_local! {
+    /// The test whose body runs on this thread.
+    static CURRENT_TEST: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records a passed `assert_denied!`/`assert_unauthenticated!` in the audit log, when it
+/// ran in the body of a test under the lifecycle.
+pub(crate) fn record_assertion(scheme: &str, detail: &str) {
+    let Some(test) = CURRENT_TEST.with(|t| t.borrow().clone()) else {
+        return;
+    };
+    let broker = Broker::global();
+    let mut event = Event::new(EventKind::DenialAsserted, &broker.config().run_id, scheme);
+    event.test = test;
+    event.detail = Some(detail.to_owned());
+    if let Err(e) = broker.audit().append(&[event]) {
+        eprintln!("jit-test: cannot write the audit log: {e}");
+    }
+}
 
 /// The runtime that hosts all provider work of this process.
 pub fn broker_runtime() -> &'static tokio::runtime::Runtime {
@@ -302,6 +323,7 @@ impl Test {
 
     fn execute<C: Credentials>(self, body: Arc<Body<C>>) {
         let broker = Broker::global();
+        crate::summary::at_exit();
         let plan = self.plan::<C>(broker.config());
         let attempt = self
             .attempt(broker, &plan, &plan.scope, &body)
@@ -344,9 +366,11 @@ impl Test {
         let (tx, rx) = mpsc::channel();
         let started = Instant::now();
         let body = Arc::clone(body);
+        let test = self.name.clone();
         std::thread::Builder::new()
             .name(self.name.clone())
             .spawn(move || {
+                CURRENT_TEST.with(|t| *t.borrow_mut() = Some(test));
                 let end = match catch_unwind(AssertUnwindSafe(|| body(credentials))) {
                     Ok(result) => BodyEnd::Returned(result),
                     Err(payload) => BodyEnd::Panicked(payload),

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! jit-test verify [AUDIT_LOG]    check the hash chain and that every grant was revoked and proven dead
+//! jit-test report [RUN_ID]       write target/jit-test/report.{json,md,html} for a run (default: the latest)
 //! ```
 //!
 //! The audit log defaults to the configured one (`target/jit-test/audit.jsonl`).
@@ -20,11 +21,24 @@ fn main() -> ExitCode {
     {
         ["verify"] => verify(default_log()),
         ["verify", path] => verify(PathBuf::from(path)),
+        ["report"] => report(default_log(), None),
+        ["report", run] => report(default_log(), Some(run.to_string())),
         _ => {
-            eprintln!("usage: jit-test verify [AUDIT_LOG]");
+            eprintln!("usage: jit-test verify [AUDIT_LOG] | jit-test report [RUN_ID]");
             ExitCode::from(2)
         }
     }
+}
+
+fn report(log: PathBuf, run: Option<String>) -> ExitCode {
+    let latest = || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+        last["run"].as_str().map(str::to_owned)
+    };
+    let run = run.or_else(latest);
+    eprint!("{}", jit_test::summary::summarize(&log, run.as_deref()));
+    ExitCode::SUCCESS
 }
 
 fn verify(path: PathBuf) -> ExitCode {

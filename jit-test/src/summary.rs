@@ -1,0 +1,68 @@
+//! The end-of-process summary: when a test process that ran `#[jit_test]` tests exits,
+//! it writes the run report (`target/jit-test/report.{json,md,html}`) for its run and
+//! prints one line when all is well, one line per problem otherwise. All test binaries
+//! of one `cargo test` share a run id, so the last one to exit reports the whole run.
+//! `JIT_TEST_SUMMARY=0` turns it off.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Once;
+
+use crate::config::Config;
+use crate::report;
+
+unsafe extern "C" {
+    /// The C library's exit hook registration; libtest ends with `process::exit`, which
+    /// runs these hooks.
+    fn atexit(hook: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Arranges for the summary to be written when the process exits (once per process).
+pub(crate) fn at_exit() {
+    static REGISTER: Once = Once::new();
+    if std::env::var("JIT_TEST_SUMMARY").is_ok_and(|v| v == "0") {
+        return;
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: registers a hook with no arguments that never unwinds into C.
+        unsafe {
+            atexit(on_exit);
+        }
+    });
+}
+
+extern "C" fn on_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        let config = Config::global();
+        let text = summarize(&config.audit_log, Some(&config.run_id));
+        // Written to the stream directly: libtest captures only the print macros.
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    });
+}
+
+/// Builds and writes the report of one run (all runs for `None`) of the audit log at
+/// `log`; returns the text to show.
+pub fn summarize(log: &Path, run_id: Option<&str>) -> String {
+    let mut report = match report::build(log, run_id) {
+        Ok(report) => report,
+        Err(e) => {
+            return format!(
+                "jit-test: cannot read the audit log {}: {e}\n",
+                log.display()
+            );
+        }
+    };
+    let dir = report::default_dir();
+    if let Err(e) = report::write(&report, &dir) {
+        return format!(
+            "jit-test: cannot write the report to {}: {e}\n",
+            dir.display()
+        );
+    }
+    report.html = Some(dir.join("report.html"));
+    let mut text = report.summary_line() + "\n";
+    for problem in report.problems() {
+        text += &format!("jit-test:   {problem}\n");
+    }
+    text
+}
