@@ -118,6 +118,9 @@ fn update(path: &Path, test: &str, scheme: &str, permissions: &[String]) -> io::
     entry.sort();
     entry.dedup();
     let changed = *entry != before;
+    if entry.is_empty() {
+        entries.tests.remove(test);
+    }
     if changed {
         let body = toml::to_string(&entries).map_err(io::Error::other)?;
         file.set_len(0)?;
@@ -163,6 +166,9 @@ impl Baseline {
             .collect();
         if self.mode == Mode::Bless {
             update(&self.path, request.test, request.scheme, &requested)?;
+            if self.pending_path().exists() {
+                update(&self.pending_path(), request.test, request.scheme, &[])?;
+            }
             return Ok(Decision::Pass);
         }
         if !self.path.exists() {
@@ -296,6 +302,22 @@ mod tests {
         assert_eq!(
             Entries::read(&path).unwrap().tests["t::a"],
             ["pg:select:public.orders"]
+        );
+        // Accepting it moves it from the pending file into the baseline.
+        review(
+            &Baseline::new(&path, Mode::Bless),
+            "t::a",
+            "pg:delete:public.orders",
+        );
+        assert!(
+            Entries::read(&record.pending_path())
+                .unwrap()
+                .tests
+                .is_empty()
+        );
+        assert_eq!(
+            Entries::read(&path).unwrap().tests["t::a"],
+            ["pg:delete:public.orders"]
         );
     }
 

@@ -38,7 +38,33 @@ fn report(log: PathBuf, run: Option<String>) -> ExitCode {
     };
     let run = run.or_else(latest);
     eprint!("{}", jit_test::summary::summarize(&log, run.as_deref()));
+    stale_baseline_entries(&log, run.as_deref());
     ExitCode::SUCCESS
+}
+
+/// Lists baseline entries of tests the run did not request anything for.
+fn stale_baseline_entries(log: &std::path::Path, run: Option<&str>) {
+    let Ok(policy) = jit_test::policy::Policy::load(jit_test::Config::global()) else {
+        return;
+    };
+    let (Ok(entries), Ok(report)) = (
+        jit_test::baseline::Entries::read(&policy.baseline),
+        jit_test::report::build(log, run),
+    ) else {
+        return;
+    };
+    let seen: Vec<&str> = report.tests.iter().map(|t| t.name.as_str()).collect();
+    let stale = entries.stale(&seen);
+    if !stale.is_empty() {
+        eprintln!(
+            "jit-test: {} entries of {} belong to tests that did not run (removed or renamed?):",
+            stale.len(),
+            policy.baseline.display()
+        );
+        for test in stale {
+            eprintln!("jit-test:   {test}");
+        }
+    }
 }
 
 fn verify(path: PathBuf) -> ExitCode {
