@@ -80,6 +80,7 @@ fn main() {
         permissions: &permissions,
         ttl,
         reason: None,
+        trial: false,
     };
     Baseline::new(&baseline_path, Mode::Bless).review(&request);
     let chain = Chain(vec![

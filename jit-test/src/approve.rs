@@ -20,6 +20,9 @@ pub struct AccessRequest<'a> {
     pub ttl: Duration,
     /// Why the test needs the access (`#[jit_test(reason = "...")]`), if given.
     pub reason: Option<&'a str>,
+    /// True for the least-privilege finder's runs with a permission removed: a subset of
+    /// a request already approved. Approvers that keep records (the baseline) skip them.
+    pub trial: bool,
 }
 
 /// An approver's verdict.
@@ -106,6 +109,7 @@ mod tests {
             permissions: &[],
             ttl: Duration::from_secs(ttl),
             reason: None,
+            trial: false,
         }
     }
 

@@ -113,6 +113,8 @@ pub struct LeaseRequest {
     pub ttl: Duration,
     /// Why the test needs the access.
     pub reason: Option<String>,
+    /// A least-privilege trial: the test's own request with permissions removed.
+    pub trial: bool,
 }
 
 impl LeaseRequest {
@@ -128,6 +130,7 @@ impl LeaseRequest {
             deny: Vec::new(),
             ttl,
             reason: None,
+            trial: false,
         }
     }
 }
@@ -267,6 +270,7 @@ impl Broker {
             deny,
             ttl,
             reason,
+            trial,
         } = ask;
         let test = test.as_str();
         let invalid = |message: String| LifecycleError::Invalid {
@@ -314,6 +318,7 @@ impl Broker {
             permissions: &request.permissions,
             ttl,
             reason: reason.as_deref(),
+            trial,
         });
         let mut verdict = self.event(EventKind::Approved, test, P::SCHEME);
         verdict.lease = Some(request.lease_id.clone());

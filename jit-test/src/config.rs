@@ -104,17 +104,22 @@ fn start_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The Cargo target directory of the current build (`CARGO_TARGET_DIR`, else `target/`
-/// beside the workspace's `Cargo.lock`).
-pub fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
+/// The workspace root: the directory of the `Cargo.lock` above the test crate (else the
+/// test crate's directory).
+pub fn workspace_root() -> PathBuf {
     let start = start_dir();
-    let root = find_upwards(&start, "Cargo.lock")
+    find_upwards(&start, "Cargo.lock")
         .and_then(|lock| lock.parent().map(Path::to_path_buf))
-        .unwrap_or(start);
-    root.join("target")
+        .unwrap_or(start)
+}
+
+/// The Cargo target directory of the current build (`CARGO_TARGET_DIR`, else `target/`
+/// in the [workspace root](workspace_root)).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("target"),
+    }
 }
 
 /// A run id shared by the test binaries one `cargo test` starts: the parent process's

@@ -5,7 +5,8 @@
 //! max_ttl = "5m"                      # no test may ask for longer
 //! require_reason = false              # whether #[jit_test(reason = "...")] is required
 //! approvers = ["baseline", "policy", "max-ttl"]   # the approval chain, in order (this is the default)
-//! baseline = "jit-baseline.toml"      # the committed baseline (default: beside jit-test.toml)
+//! baseline = "jit-baseline.toml"      # the committed baseline (default: beside jit-test.toml,
+//!                                     # else in the workspace root)
 //!
 //! [[policy.rules]]
 //! tests = "orders::*"                 # glob on the test's module path
@@ -123,7 +124,7 @@ impl Policy {
     /// Unknown keys and bad values are errors naming the key and the file.
     pub fn load(config: &Config) -> Result<Policy, ConfigError> {
         let Some(path) = &config.file else {
-            return Ok(Policy::defaults(Path::new(".")));
+            return Ok(Policy::defaults(&crate::config::workspace_root()));
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))?;
@@ -208,6 +209,10 @@ impl Approver for Policy {
             .iter()
             .map(ToString::to_string)
             .collect();
+        if request.trial {
+            // A least-privilege trial asks for less than the test itself: decided already.
+            return Decision::Pass;
+        }
         if let Some(max) = self.max_ttl
             && request.ttl > max
         {
@@ -312,6 +317,7 @@ require_reason = true
             permissions: &permissions,
             ttl: Duration::from_secs(ttl),
             reason,
+            trial: false,
         })
     }
 

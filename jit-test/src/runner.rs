@@ -103,6 +103,7 @@ pub struct Acquisition<'a> {
     deny: &'a Scope,
     ttl: Duration,
     reason: Option<&'a str>,
+    trial: bool,
     leases: Vec<Box<dyn AnyLease>>,
 }
 
@@ -122,6 +123,7 @@ impl Acquisition<'_> {
             deny: self.deny.of_scheme(scheme),
             ttl: self.ttl,
             reason: self.reason.map(str::to_owned),
+            trial: self.trial,
         };
         let mut lease = self.broker.acquire(&provider, ask).await?;
         let credential = lease.take_credential().expect("fresh lease");
@@ -354,6 +356,7 @@ impl Test {
             deny: &plan.deny,
             ttl: plan.ttl,
             reason: self.reason.as_deref(),
+            trial: scope != &plan.scope,
             leases: Vec::new(),
         };
         let acquired = broker_runtime().block_on(C::acquire(&mut acquisition));
