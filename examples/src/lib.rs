@@ -180,3 +180,26 @@ pub async fn serve<S: OrderStore>(state: AppState<S>) -> std::io::Result<Server>
         _shutdown: shutdown,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jit_test_providers::token::TokenAuthority;
+
+    #[tokio::test]
+    async fn dropping_the_server_stops_it() {
+        let server = serve(AppState::in_memory(TokenAuthority::shared().verifier()))
+            .await
+            .unwrap();
+        let api = client::Client::anonymous(server.addr());
+        api.health().await.unwrap();
+        drop(server);
+        for _ in 0..100 {
+            if api.health().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the server still answers a second after it was dropped");
+    }
+}
