@@ -29,13 +29,11 @@ async fn a_token_that_expires_mid_test_is_refused(token: TokenGrant) -> anyhow::
     // failure would name the cause:
     //
     //   Error: GET /orders answered HTTP status 401 (WWW-Authenticate: Bearer
-    //   error="invalid_token", error_description="revoked")
+    //   error="invalid_token", error_description="expired")
     //   ...
-    //   note: the token credential (jit_47d0b2c6_12837_0) expired during the test: ttl 2s,
-    //   body ran 1s 544ms. Failures after that point come from the expiry, not from a
-    //   missing permission
-    //
-    // (`revoked` rather than `expired`: at the ttl, jit-test also revokes the token.)
+    //   note: the token credential (jit_47d0b2c6_12837_0) expired during the test, 1s 544ms
+    //   after it was granted (ttl 2s; a JWT's exp is whole seconds); the body ran 1s 601ms.
+    //   Failures after that point come from the expiry, not from a missing permission
     assert_unauthenticated!(reader.list_orders().await);
     Ok(())
 }

@@ -85,8 +85,20 @@ pub struct LeaseInfo {
     pub permissions: Vec<Permission>,
     /// The ttl asked for.
     pub ttl: Duration,
+    /// When the principal was granted.
+    pub granted_at: SystemTime,
     /// When the principal expires.
     pub expires_at: SystemTime,
+}
+
+impl LeaseInfo {
+    /// How long the principal lives: from its grant to its expiry (at most the ttl; a
+    /// system with whole-second expiry may round it down).
+    pub fn lifetime(&self) -> Duration {
+        self.expires_at
+            .duration_since(self.granted_at)
+            .unwrap_or(Duration::ZERO)
+    }
 }
 
 /// What happened when a lease was released.
@@ -367,6 +379,7 @@ impl Broker {
                 principal: granted.principal,
                 permissions: request.permissions,
                 ttl,
+                granted_at: SystemTime::now(),
                 expires_at: granted.expires_at,
             },
             audit: Arc::clone(&self.audit),

@@ -299,37 +299,42 @@ impl Test {
         }))
     }
 
+    #[track_caller]
     fn fail(&self, message: impl std::fmt::Display) -> ! {
         panic!("jit-test: {message}")
     }
 
-    fn plan<C: Credentials>(&self, config: &Config) -> Plan {
+    fn plan<C: Credentials>(&self, config: &Config) -> Result<Plan, String> {
         let parse = |text: &str, what: &str| {
-            Scope::parse(text)
-                .unwrap_or_else(|e| self.fail(format!("test {}: bad {what}: {e}", self.name)))
+            Scope::parse(text).map_err(|e| format!("test {}: bad {what}: {e}", self.name))
         };
-        let scope = parse(&self.scope, "scope");
+        let scope = parse(&self.scope, "scope")?;
         let deny = if self.deny.is_empty() {
             Scope::default()
         } else {
-            parse(&self.deny, "deny")
+            parse(&self.deny, "deny")?
         };
-        self.check_schemes(&scope, &C::schemes());
-        Plan {
+        self.check_schemes(&scope, &C::schemes())?;
+        Ok(Plan {
             scope,
             deny,
             ttl: self.ttl.unwrap_or(config.ttl),
             timeout: self.timeout.unwrap_or(config.timeout),
-        }
+        })
     }
 
+    #[track_caller]
     fn execute<C: Credentials>(self, body: Arc<Body<C>>) {
         let broker = Broker::global();
         crate::summary::at_exit();
-        let plan = self.plan::<C>(broker.config());
-        let attempt = self
-            .attempt(broker, &plan, &plan.scope, &body)
-            .unwrap_or_else(|setup| self.fail(setup));
+        let plan = match self.plan::<C>(broker.config()) {
+            Ok(plan) => plan,
+            Err(message) => self.fail(message),
+        };
+        let attempt = match self.attempt(broker, &plan, &plan.scope, &body) {
+            Ok(attempt) => attempt,
+            Err(setup) => self.fail(setup),
+        };
         if self.minimize && matches!(attempt.end, Some(BodyEnd::Returned(Ok(())))) {
             let verdict = minimize::minimize(&plan.scope, |reduced| {
                 self.attempt(broker, &plan, reduced, &body)
@@ -392,12 +397,14 @@ impl Test {
         for outcome in release_all(leases) {
             match outcome {
                 Ok(released) if released.expired_during_test => attempt.expired.push(format!(
-                    "note: the {} credential ({}) expired during the test: ttl {}, body ran {}. \
-                     Failures after that point come from the expiry, not from a missing permission",
+                    "note: the {} credential ({}) expired during the test, {} after it was \
+                     granted (ttl {}); the body ran {}. Failures after that point come from \
+                     the expiry, not from a missing permission",
                     released.info.scheme,
                     released.info.principal,
+                    millis(released.info.lifetime()),
                     humantime::format_duration(released.info.ttl),
-                    humantime::format_duration(Duration::from_millis(ran.as_millis() as u64)),
+                    millis(ran),
                 )),
                 Ok(_) => {}
                 Err(e) => attempt.problems.push(e.to_string()),
@@ -407,6 +414,7 @@ impl Test {
     }
 
     /// Passes, fails or re-raises the body's panic, with the lifecycle's findings.
+    #[track_caller]
     fn conclude(&self, attempt: Attempt, timeout: Duration) {
         let lifecycle = attempt.problems.join("\n");
         let expired = attempt.expired.join("\n");
@@ -434,30 +442,34 @@ impl Test {
         }
     }
 
-    fn check_schemes(&self, scope: &Scope, taken: &[&'static str]) {
+    fn check_schemes(&self, scope: &Scope, taken: &[&'static str]) -> Result<(), String> {
+        let name = &self.name;
         for scheme in scope.schemes() {
             if !taken.contains(&scheme) {
-                self.fail(format!(
-                    "test {}: the scope grants `{scheme}` permissions, but no parameter takes a `{scheme}` credential",
-                    self.name
+                return Err(format!(
+                    "test {name}: the scope grants `{scheme}` permissions, but no parameter takes a `{scheme}` credential"
                 ));
             }
         }
         for (i, scheme) in taken.iter().enumerate() {
             if taken[..i].contains(scheme) {
-                self.fail(format!(
-                    "test {}: two parameters take a `{scheme}` credential; use one",
-                    self.name
+                return Err(format!(
+                    "test {name}: two parameters take a `{scheme}` credential; use one"
                 ));
             }
             if !scope.schemes().contains(scheme) {
-                self.fail(format!(
-                    "test {}: a parameter takes a `{scheme}` credential, but the scope has no `{scheme}` permissions",
-                    self.name
+                return Err(format!(
+                    "test {name}: a parameter takes a `{scheme}` credential, but the scope has no `{scheme}` permissions"
                 ));
             }
         }
+        Ok(())
     }
+}
+
+/// A duration rounded to milliseconds, for messages.
+fn millis(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64))
 }
 
 /// Runs `future` to completion on a new runtime of the given flavour.

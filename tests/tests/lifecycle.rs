@@ -11,10 +11,7 @@ use jit_test_providers::token::{TokenAuthority, TokenError, TokenGrant};
 
 /// Runs `test` with a body that records its token and then does `then`; returns the
 /// failure message (if the test failed) and the token.
-fn run_capturing(
-    test: Test,
-    then: impl Fn() + Send + Sync + 'static,
-) -> (Option<String>, String) {
+fn run_capturing(test: Test, then: impl Fn() + Send + Sync + 'static) -> (Option<String>, String) {
     let seen = Arc::new(Mutex::new(String::new()));
     let out = Arc::clone(&seen);
     let then = Arc::new(then);
@@ -59,8 +56,15 @@ fn a_hanging_body_times_out_and_its_credential_is_revoked() {
     // The body blocks its thread: no async cancellation could stop it.
     let (message, token) = run_capturing(test, || std::thread::sleep(Duration::from_secs(3600)));
     let message = message.expect("a hung test must fail");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    assert!(message.contains("lifecycle::hangs timed out after 500ms"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        message.contains("lifecycle::hangs timed out after 500ms"),
+        "{message}"
+    );
     assert!(message.contains("credentials were revoked"), "{message}");
     assert_revoked(&token);
 }
@@ -77,8 +81,15 @@ fn a_body_that_outlives_its_ttl_is_cut_off_and_the_failure_says_it_expired() {
     });
     let message = message.expect("the body failed");
     assert!(message.starts_with("request refused"), "{message}");
-    assert!(message.contains("expired during the test: ttl 1s"), "{message}");
-    assert!(message.contains("not from a missing permission"), "{message}");
+    assert!(message.contains("expired during the test, "), "{message}");
+    assert!(
+        message.contains("after it was granted (ttl 1s)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("not from a missing permission"),
+        "{message}"
+    );
     assert!(verifier.verify(&token).is_err());
 }
 
@@ -95,7 +106,10 @@ fn a_failing_result_fails_the_test_with_its_error_and_revokes() {
             })
     }));
     let payload = result.expect_err("an Err must fail the test");
-    let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
     assert!(message.contains("the order total is wrong"), "{message}");
     assert_revoked(&seen.lock().unwrap());
 }
@@ -108,8 +122,14 @@ fn a_scope_the_provider_rejects_fails_before_anything_is_granted() {
             .run(|(_token,): (TokenGrant,)| async {})
     });
     let payload = result.expect_err("an invalid permission must fail");
-    let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(message.contains("permission `token:read(id):orders` rejected"), "{message}");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("permission `token:read(id):orders` rejected"),
+        "{message}"
+    );
     assert!(message.contains("take no arguments"), "{message}");
 }
 
@@ -121,5 +141,8 @@ fn secrets_never_reach_failure_messages_or_the_audit_log() {
     let audit = std::fs::read_to_string(&jit_test::Config::global().audit_log).unwrap();
     assert!(audit.contains("lifecycle::secret_stays_secret"));
     let signature = token.rsplit('.').next().unwrap();
-    assert!(!audit.contains(signature), "the token's signature is in the audit log");
+    assert!(
+        !audit.contains(signature),
+        "the token's signature is in the audit log"
+    );
 }

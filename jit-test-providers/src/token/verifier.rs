@@ -74,9 +74,10 @@ impl Verifier {
     /// Checks `token` (the compact JWS, without a `Bearer ` prefix) and returns its claims.
     ///
     /// Checks, in order: structure and header (`alg` must be the authority's, `kid` its
-    /// key), signature, `iss`, `aud`, revocation, then `exp` (refused once `exp` plus the
-    /// leeway is reached). A revoked token reports [`TokenError::Revoked`] even after it
-    /// expires. Scopes are not checked: that is the caller's decision, with
+    /// key), signature, `iss`, `aud`, `exp` (refused once `exp` plus the leeway is
+    /// reached), then revocation. An expired token reports [`TokenError::Expired`] even
+    /// though jit-test also revokes it at its ttl, so a service under test tells expiry
+    /// from revocation. Scopes are not checked: that is the caller's decision, with
     /// [`Claims::allows`].
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         self.verify_at(token, SystemTime::now())
@@ -90,15 +91,15 @@ impl Verifier {
         if claims.aud != self.audience {
             return Err(TokenError::WrongAudience);
         }
-        if self.revoked.is_revoked(&claims.jti) {
-            return Err(TokenError::Revoked);
-        }
         let expiry = UNIX_EPOCH
             .checked_add(Duration::from_secs(claims.exp))
             .and_then(|exp| exp.checked_add(self.leeway))
             .ok_or(TokenError::Malformed)?;
         if now >= expiry {
             return Err(TokenError::Expired);
+        }
+        if self.revoked.is_revoked(&claims.jti) {
+            return Err(TokenError::Revoked);
         }
         Ok(claims)
     }
