@@ -23,22 +23,27 @@ fn serve(verifier: &Verifier, grant: &TokenGrant, scope: &str) -> Result<(), Box
     }
 }
 
-#[tokio::test]
-async fn the_token_authority_keeps_the_provider_contract() {
+/// Runs the kit with `read:orders` granted; `outside` is the scope the denial probe asks for.
+async fn check(outside: &'static str, short_ttl: Duration) -> conformance::Report {
     let authority = Arc::new(TokenAuthority::from_config(Config::global()).unwrap());
     let verifier = authority.verifier();
     let plan = Plan {
         scope: "token:read:orders",
         invalid: "token:read(id):orders",
-        short_ttl: Duration::from_secs(2),
+        short_ttl,
     };
-    let report = conformance::check(
+    conformance::check(
         authority,
         plan,
         async |grant: &TokenGrant| serve(&verifier, grant, "read:orders"),
-        async |grant: &TokenGrant| serve(&verifier, grant, "write:orders"),
+        async |grant: &TokenGrant| serve(&verifier, grant, outside),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn the_token_authority_keeps_the_provider_contract() {
+    let report = check("write:orders", Duration::from_secs(2)).await;
     println!("{report}");
     report.assert_passed();
     assert!(report.checks.len() >= 9, "every check ran:\n{report}");
@@ -47,20 +52,7 @@ async fn the_token_authority_keeps_the_provider_contract() {
 #[tokio::test]
 async fn a_broken_probe_fails_conformance() {
     // The kit is only as good as its probes: one that never denies must fail it.
-    let authority = Arc::new(TokenAuthority::from_config(Config::global()).unwrap());
-    let verifier = authority.verifier();
-    let plan = Plan {
-        scope: "token:read:orders",
-        invalid: "token:read(id):orders",
-        short_ttl: Duration::from_secs(1),
-    };
-    let report = conformance::check(
-        authority,
-        plan,
-        async |grant: &TokenGrant| serve(&verifier, grant, "read:orders"),
-        async |grant: &TokenGrant| serve(&verifier, grant, "read:orders"),
-    )
-    .await;
+    let report = check("read:orders", Duration::from_secs(1)).await;
     let failed: Vec<&str> = report
         .checks
         .iter()
