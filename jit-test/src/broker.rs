@@ -89,6 +89,8 @@ pub struct LeaseInfo {
     pub granted_at: SystemTime,
     /// When the principal expires.
     pub expires_at: SystemTime,
+    /// Privileges the principal held beyond its scope when granted.
+    pub beyond_scope: Vec<String>,
 }
 
 impl LeaseInfo {
@@ -367,7 +369,19 @@ impl Broker {
         event.principal = Some(granted.principal.clone());
         event.permissions = listed;
         event.expires_at = Some(unix_seconds(granted.expires_at));
-        self.record(&[requested, verdict, event]);
+        let mut events = vec![requested, verdict, event];
+        if !granted.beyond_scope.is_empty() {
+            let mut beyond = self.event(EventKind::BeyondScope, test, P::SCHEME);
+            beyond.lease = Some(request.lease_id.clone());
+            beyond.principal = Some(granted.principal.clone());
+            beyond.permissions = granted.beyond_scope.clone();
+            beyond.detail = Some(format!(
+                "holds beyond its scope: {}",
+                granted.beyond_scope.join(", ")
+            ));
+            events.push(beyond);
+        }
+        self.record(&events);
 
         let state = Arc::new(LeaseState {
             provider: Arc::clone(provider),
@@ -381,6 +395,7 @@ impl Broker {
                 ttl,
                 granted_at: SystemTime::now(),
                 expires_at: granted.expires_at,
+                beyond_scope: granted.beyond_scope,
             },
             audit: Arc::clone(&self.audit),
             run_id: self.config.run_id.clone(),

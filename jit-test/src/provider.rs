@@ -123,6 +123,10 @@ pub struct Granted<P: Provider> {
     pub credential: P::Credential,
     /// What the provider needs to revoke and prove dead.
     pub lease: P::Lease,
+    /// Privileges the principal holds beyond its scope (through PUBLIC grants, default
+    /// privileges, ownership, ...), as far as the provider can see: recorded in the audit
+    /// log and shown with a failing test. Empty where the system has no such paths.
+    pub beyond_scope: Vec<String>,
 }
 
 /// The result of trying a revoked credential.

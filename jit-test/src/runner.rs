@@ -186,7 +186,9 @@ enum BodyEnd {
 struct Attempt {
     end: Option<BodyEnd>,
     problems: Vec<String>,
-    expired: Vec<String>,
+    /// What a failure message should mention: expiry during the test, privileges held
+    /// beyond the scope.
+    notes: Vec<String>,
 }
 
 impl Attempt {
@@ -392,22 +394,36 @@ impl Test {
         let mut attempt = Attempt {
             end,
             problems: Vec::new(),
-            expired: Vec::new(),
+            notes: Vec::new(),
         };
         for outcome in release_all(leases) {
-            match outcome {
-                Ok(released) if released.expired_during_test => attempt.expired.push(format!(
+            let released = match outcome {
+                Ok(released) => released,
+                Err(e) => {
+                    attempt.problems.push(e.to_string());
+                    continue;
+                }
+            };
+            let info = &released.info;
+            if !info.beyond_scope.is_empty() {
+                attempt.notes.push(format!(
+                    "note: the {} principal {} also held, beyond its scope: {}",
+                    info.scheme,
+                    info.principal,
+                    info.beyond_scope.join(", ")
+                ));
+            }
+            if released.expired_during_test {
+                attempt.notes.push(format!(
                     "note: the {} credential ({}) expired during the test, {} after it was \
                      granted (ttl {}); the body ran {}. Failures after that point come from \
                      the expiry, not from a missing permission",
-                    released.info.scheme,
-                    released.info.principal,
-                    millis(released.info.lifetime()),
-                    humantime::format_duration(released.info.ttl),
+                    info.scheme,
+                    info.principal,
+                    millis(info.lifetime()),
+                    humantime::format_duration(info.ttl),
                     millis(ran),
-                )),
-                Ok(_) => {}
-                Err(e) => attempt.problems.push(e.to_string()),
+                ));
             }
         }
         Ok(attempt)
@@ -417,7 +433,7 @@ impl Test {
     #[track_caller]
     fn conclude(&self, attempt: Attempt, timeout: Duration) {
         let lifecycle = attempt.problems.join("\n");
-        let expired = attempt.expired.join("\n");
+        let notes = attempt.notes.join("\n");
         let clean = attempt.problems.is_empty();
         match attempt.end {
             None => self.fail(format!(
@@ -429,15 +445,13 @@ impl Test {
             Some(BodyEnd::Returned(Ok(()))) if clean => {}
             Some(BodyEnd::Returned(Ok(()))) => self.fail(lifecycle),
             Some(BodyEnd::Returned(Err(message))) => {
-                panic!("{message}{}", render(&[expired, lifecycle]))
+                panic!("{message}{}", render(&[notes, lifecycle]))
             }
-            Some(BodyEnd::Panicked(payload)) if clean && expired.is_empty() => {
-                resume_unwind(payload)
-            }
+            Some(BodyEnd::Panicked(payload)) if clean && notes.is_empty() => resume_unwind(payload),
             Some(BodyEnd::Panicked(payload)) => panic!(
                 "{}{}",
                 panic_message(payload.as_ref()),
-                render(&[expired, lifecycle])
+                render(&[notes, lifecycle])
             ),
         }
     }

@@ -101,6 +101,7 @@ macro_rules! fixture_provider {
                         ttl: request.ttl,
                     }),
                     lease: principal,
+                    beyond_scope: Vec::new(),
                 })
             }
 

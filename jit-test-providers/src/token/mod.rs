@@ -244,6 +244,8 @@ impl Provider for TokenAuthority {
                 token: token.clone(),
             },
             credential: TokenGrant { token, claims },
+            // A token carries its scope claim and nothing else.
+            beyond_scope: Vec::new(),
         })
     }
 
