@@ -67,6 +67,12 @@ pub trait Provider: Send + Sync + Sized + 'static {
 }
 
 /// The credential type a test parameter names; it ties the parameter to its provider.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a jit-test credential",
+    label = "a `#[jit_test]` parameter must be a credential type",
+    note = "credential types come from providers, e.g. `jit_test_providers::token::TokenGrant`; \
+            your own provider's implement `jit_test::Credential`"
+)]
 pub trait Credential: Send + 'static {
     /// The provider that issues this credential.
     type Provider: Provider<Credential = Self>;
