@@ -262,7 +262,7 @@ impl Test {
     }
 
     /// Whether to look for unneeded permissions after a pass (default: whether
-    /// `JIT_TEST_MINIMIZE` is set). See [`minimize`](crate::minimize).
+    /// `JIT_TEST_MINIMIZE` is set). See [`crate::minimize`].
     pub fn minimize(mut self, minimize: bool) -> Test {
         self.minimize = minimize;
         self
