@@ -1,1 +1,4 @@
-//! Providers (placeholder).
+//! Real credential providers for jit-test, each behind a cargo feature.
+
+#[cfg(feature = "postgres")]
+pub mod postgres;

@@ -1,0 +1,191 @@
+//! Revoking a role (NOLOGIN, end its sessions, drop what it owns in every database, drop
+//! it) and proving it dead (log in with the old password, require a refusal).
+
+use std::time::Duration;
+
+use jit_test::{Proof, ProviderError};
+use tokio_postgres::error::SqlState;
+
+use super::credential::{PgLease, connect};
+use super::grant::rollback;
+use super::ident::{quote_ident, quote_literal};
+use super::pool::Pool;
+use super::retry::{ATTEMPTS, backoff, code, describe, is_transient};
+use super::settings::{URL_VAR, address};
+
+/// How long to wait for each of the role's sessions to end.
+const TERMINATE_WAIT_MS: u32 = 5000;
+
+fn owned_sql(role: &str, keep_owned_objects: bool) -> String {
+    let role = quote_ident(role);
+    if keep_owned_objects {
+        format!("REASSIGN OWNED BY {role} TO CURRENT_USER; DROP OWNED BY {role}")
+    } else {
+        format!("DROP OWNED BY {role}")
+    }
+}
+
+/// The revocation batch: the first transaction commits NOLOGIN, so no new session can
+/// start; the second ends the live ones, drops what the role owns or was granted here,
+/// and drops the role.
+pub(crate) fn revoke_sql(role: &str, keep_owned_objects: bool) -> String {
+    let ident = quote_ident(role);
+    format!(
+        "BEGIN; ALTER ROLE {ident} NOLOGIN; COMMIT;\n\
+         BEGIN;\n\
+         SELECT pg_terminate_backend(pid, {TERMINATE_WAIT_MS}) FROM pg_stat_activity \
+         WHERE usename = {} AND pid <> pg_backend_pid();\n\
+         {};\n\
+         DROP ROLE {ident};\n\
+         COMMIT;",
+        quote_literal(role),
+        owned_sql(role, keep_owned_objects),
+    )
+}
+
+/// Revokes `role`. Idempotent: a role that does not exist counts as revoked. Collisions
+/// with concurrent catalog changes are retried with backoff; objects the role owns in
+/// other databases are dropped there (or handed to the admin where other objects depend
+/// on them).
+pub(crate) async fn revoke(
+    pool: &Pool,
+    role: &str,
+    keep_owned_objects: bool,
+) -> Result<(), ProviderError> {
+    let sql = revoke_sql(role, keep_owned_objects);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut conn = pool.get().await?;
+        let error = match conn.client().simple_query(&sql).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        rollback(&mut conn).await;
+        drop(conn);
+        match code(&error) {
+            Some(c) if *c == SqlState::UNDEFINED_OBJECT => return Ok(()), // already gone
+            Some(c) if *c == SqlState::DEPENDENT_OBJECTS_STILL_EXIST && attempt < ATTEMPTS => {
+                drop_owned_everywhere(pool, role).await?;
+            }
+            _ if is_transient(&error) && attempt < ATTEMPTS => backoff(attempt).await,
+            _ => {
+                return Err(ProviderError::failed(
+                    "revoke",
+                    format!(
+                        "role {role}: {} (after {attempt} attempts). It expires by itself; the \
+                         reaper removes it later",
+                        describe(&error)
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Drops what `role` owns or was granted in every database where it has any, handing
+/// objects to the admin where dropping them would break other objects.
+async fn drop_owned_everywhere(pool: &Pool, role: &str) -> Result<(), ProviderError> {
+    let databases: Vec<String> = {
+        let conn = pool.get().await?;
+        let rows = conn
+            .client()
+            .query(
+                "SELECT DISTINCT d.datname::text FROM pg_shdepend s \
+                 JOIN pg_database d ON d.oid = s.dbid \
+                 WHERE s.refclassid = 'pg_authid'::regclass \
+                   AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1::text::name) \
+                   AND d.datallowconn",
+                &[&role],
+            )
+            .await
+            .map_err(|e| ProviderError::failed("revoke", describe(&e)))?;
+        rows.iter().map(|r| r.get(0)).collect()
+    };
+    for database in databases {
+        let client = pool.connect(Some(&database)).await?;
+        let dropped = client.batch_execute(&owned_sql(role, false)).await;
+        let result = match dropped {
+            Err(e) if code(&e) == Some(&SqlState::DEPENDENT_OBJECTS_STILL_EXIST) => {
+                client.batch_execute(&owned_sql(role, true)).await
+            }
+            other => other,
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if code(&e) == Some(&SqlState::UNDEFINED_OBJECT) => return Ok(()),
+            Err(e) => {
+                return Err(ProviderError::failed(
+                    "revoke",
+                    format!(
+                        "DROP OWNED BY {role} in database {database:?}: {}",
+                        describe(&e)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Logs in with the old credential and requires an authentication failure
+/// (SQLSTATE 28P01 or 28000).
+pub(crate) async fn prove_dead(lease: &PgLease) -> Result<Proof, ProviderError> {
+    let timeout = lease
+        .config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(Duration::from_secs(5))
+        + Duration::from_secs(1);
+    let unreachable = |reason: String| ProviderError::Unreachable {
+        system: "PostgreSQL",
+        address: address(&lease.config),
+        setting: URL_VAR,
+        reason,
+    };
+    match tokio::time::timeout(timeout, connect(&lease.config)).await {
+        Err(_) => Err(unreachable("no answer to the login attempt".into())),
+        Ok(Ok(_client)) => Ok(Proof::Accepted),
+        Ok(Err(e)) => match e.as_db_error() {
+            Some(db)
+                if *db.code() == SqlState::INVALID_PASSWORD
+                    || *db.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
+                Ok(Proof::Refused(format!(
+                    "SQLSTATE {}: {}",
+                    db.code().code(),
+                    db.message()
+                )))
+            }
+            Some(_) => Err(ProviderError::failed(
+                "proof",
+                format!(
+                    "logging in as {} failed, but not with an authentication error: {}",
+                    lease.role,
+                    describe(&e)
+                ),
+            )),
+            None => Err(unreachable(e.to_string())),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocation_commits_nologin_first_and_quotes_the_role() {
+        let sql = revoke_sql("jit_a\"b", false);
+        let nologin = sql.find("NOLOGIN; COMMIT;").unwrap();
+        let terminate = sql.find("pg_terminate_backend").unwrap();
+        let drop_owned = sql.find("DROP OWNED BY \"jit_a\"\"b\"").unwrap();
+        let drop_role = sql.find("DROP ROLE \"jit_a\"\"b\"").unwrap();
+        assert!(nologin < terminate && terminate < drop_owned && drop_owned < drop_role);
+        assert!(sql.contains("usename = E'jit_a\"b'"));
+        let keep = revoke_sql("jit_a", true);
+        assert!(
+            keep.contains("REASSIGN OWNED BY \"jit_a\" TO CURRENT_USER; DROP OWNED BY \"jit_a\"")
+        );
+    }
+}
