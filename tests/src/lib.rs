@@ -1,1 +1,2 @@
-//! End-to-end tests (placeholder).
+//! End-to-end tests of the whole framework (in `tests/`), and the helper binaries they
+//! start (in `src/bin/`).

@@ -2,7 +2,7 @@
 //! on the server's clock, connection limit, lease metadata comment), gives it its
 //! privileges, and checks what it can effectively do before anything commits.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use jit_test::{GrantRequest, Granted, ProviderError, Secret};
 use tokio_postgres::error::SqlState;
@@ -13,7 +13,7 @@ use super::pool::Conn;
 use super::privileges::{self, Held, Kind, Privilege, implied};
 use super::retry::{ATTEMPTS, backoff, code, describe, is_transient};
 use super::settings::Design;
-use super::{GROUP_ROLE, LOCK_CLASS, PREFIX, PgProvider, effective};
+use super::{GROUP_ROLE, LOCK_CLASS, PREFIX, PgProvider, effective, scram};
 
 /// Name prefix of the NOLOGIN roles that hold one permission set each.
 pub(crate) const SET_PREFIX: &str = "jit_set_";
@@ -173,9 +173,6 @@ impl Plan {
             ));
         }
         let password = Secret::random(16);
-        // The server stores only the SCRAM verifier; the password never reaches it (nor its
-        // logs) in clear.
-        let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
         let meta = serde_json::to_string(&request.meta(SystemTime::now() + request.ttl))
             .map_err(|e| ProviderError::failed("grant", e))?;
         let report_schemas = privileges::schemas(&granted);
@@ -198,7 +195,7 @@ impl Plan {
             set: (design == Design::Group).then(|| PermissionSet::new(&required)),
             role,
             password,
-            verifier,
+            verifier: String::new(),
             meta,
             ttl: request.ttl,
             connection_limit,
@@ -317,12 +314,18 @@ pub(crate) async fn grant(
 ) -> Result<Granted<PgProvider>, ProviderError> {
     let settings = &provider.settings;
     let database = settings.database();
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         request,
         &database,
         settings.design,
         settings.connection_limit,
     )?;
+    // The server stores only the SCRAM verifier: the password never reaches it (nor its
+    // logs) in clear. PBKDF2 is CPU work: off the runtime's threads.
+    let password = plan.password.clone();
+    plan.verifier = tokio::task::spawn_blocking(move || scram::verifier(password.expose()))
+        .await
+        .map_err(|e| ProviderError::failed("grant", e))?;
     let init = provider.init().await?;
     for db in plan.login_databases() {
         if let Err(message) = init.hba.check(db) {
@@ -335,16 +338,17 @@ pub(crate) async fn grant(
     let sql = plan.sql();
     // Optimistic: the permission set usually exists with its privileges. If it is
     // missing, or lacks a privilege, it is (re)made and the grant tried again.
-    let mut ensure = false;
+    let mut ensure: Option<Instant> = None;
     let mut attempt = 0;
     loop {
         attempt += 1;
         if let Some(set) = &plan.set
-            && std::mem::take(&mut ensure)
+            && let Some(failed_at) = ensure.take()
         {
-            ensure_set(provider, set, &plan).await?;
+            ensure_set(provider, set, &plan, failed_at).await?;
         }
         let started = SystemTime::now();
+        let started_at = Instant::now();
         let mut conn = provider.pool.get().await?;
         let messages = match conn.client().simple_query(&sql).await {
             Ok(messages) => messages,
@@ -355,7 +359,7 @@ pub(crate) async fn grant(
                         && e.as_db_error()
                             .is_some_and(|db| db.message().contains(&set.name))
                 });
-                ensure = set_gone;
+                ensure = set_gone.then_some(started_at);
                 if (set_gone || is_transient(&e)) && attempt < ATTEMPTS {
                     drop(conn);
                     backoff(attempt).await;
@@ -367,10 +371,10 @@ pub(crate) async fn grant(
         let findings = plan.judge(&effective::rows(&messages));
         if !findings.missing.is_empty() {
             rollback(&mut conn).await;
-            if plan.set.is_some() && attempt < 3 {
+            if plan.set.is_some() && attempt < ATTEMPTS {
                 // The set is new, or its privileges went away (a table dropped and
                 // created again): grant them again.
-                ensure = true;
+                ensure = Some(started_at);
                 continue;
             }
             return Err(ProviderError::failed(
@@ -454,19 +458,28 @@ fn grant_failed(plan: &Plan, e: &tokio_postgres::Error) -> ProviderError {
 }
 
 /// Creates or refreshes a permission set, retrying collisions with concurrent grants on
-/// the same objects.
+/// the same objects. One task of the process does it at a time; a set refreshed since
+/// `failed_at` (by another task that met the same failure) is not refreshed again.
 async fn ensure_set(
     provider: &PgProvider,
     set: &PermissionSet,
     plan: &Plan,
+    failed_at: Instant,
 ) -> Result<(), ProviderError> {
+    let mut ensured = provider.ensured.lock().await;
+    if ensured.get(&set.name).is_some_and(|at| *at > failed_at) {
+        return Ok(());
+    }
     let sql = set.ensure_sql();
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut conn = provider.pool.get().await?;
         match conn.client().simple_query(&sql).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                ensured.insert(set.name.clone(), Instant::now());
+                return Ok(());
+            }
             Err(e) => {
                 rollback(&mut conn).await;
                 drop(conn);
@@ -497,13 +510,14 @@ mod tests {
 
     #[test]
     fn the_batch_quotes_everything_and_never_holds_the_password() {
-        let plan = Plan::new(
+        let mut plan = Plan::new(
             &request("pg:select:public.orders"),
             "test",
             Design::Group,
             10,
         )
         .unwrap();
+        plan.verifier = scram::verifier(plan.password.expose());
         let sql = plan.sql();
         assert!(
             sql.contains(r#"CREATE ROLE "jit_abc_1_2" WITH LOGIN"#),

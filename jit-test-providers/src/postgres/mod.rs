@@ -112,11 +112,13 @@ mod privileges;
 mod reaper;
 mod retry;
 mod revoke;
+mod scram;
 mod settings;
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::sync::Once;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jit_test::{
     Config, ErrorClass, GrantRequest, Granted, Permission, Proof, Provider, ProviderError,
@@ -145,6 +147,9 @@ pub(crate) const LOCK_CLASS: i32 = 0x6a69_7474;
 /// holding it keeps every reaper away (they skip rather than wait).
 pub const REAPER_LOCK: (i32, i32) = (LOCK_CLASS, 0);
 
+/// Login attempts of proofs in flight at most, per process.
+const LOGIN_ATTEMPTS: usize = 8;
+
 /// What the provider learns about the server once.
 struct Init {
     hba: Hba,
@@ -156,6 +161,10 @@ pub struct PgProvider {
     pool: Pool,
     init: OnceCell<Init>,
     trust_warning: Once,
+    /// Bounds the login attempts of proofs, which each start a server process.
+    logins: tokio::sync::Semaphore,
+    /// When each permission set was last made or refreshed by this process.
+    ensured: tokio::sync::Mutex<HashMap<String, Instant>>,
 }
 
 impl PgProvider {
@@ -168,6 +177,8 @@ impl PgProvider {
             settings,
             init: OnceCell::new(),
             trust_warning: Once::new(),
+            logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
+            ensured: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -272,6 +283,7 @@ impl Provider for PgProvider {
     }
 
     async fn prove_dead(&self, lease: &PgLease) -> Result<Proof, ProviderError> {
+        let _permit = self.logins.acquire().await.expect("never closed");
         revoke::prove_dead(lease).await
     }
 

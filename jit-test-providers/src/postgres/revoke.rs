@@ -129,7 +129,8 @@ async fn drop_owned_everywhere(pool: &Pool, role: &str) -> Result<(), ProviderEr
 }
 
 /// Logs in with the old credential and requires an authentication failure
-/// (SQLSTATE 28P01 or 28000).
+/// (SQLSTATE 28P01 or 28000). A login refused for another passing reason (too many
+/// connections, server starting) is tried again.
 pub(crate) async fn prove_dead(lease: &PgLease) -> Result<Proof, ProviderError> {
     let timeout = lease
         .config
@@ -143,30 +144,41 @@ pub(crate) async fn prove_dead(lease: &PgLease) -> Result<Proof, ProviderError> 
         setting: URL_VAR,
         reason,
     };
-    match tokio::time::timeout(timeout, connect(&lease.config)).await {
-        Err(_) => Err(unreachable("no answer to the login attempt".into())),
-        Ok(Ok(_client)) => Ok(Proof::Accepted),
-        Ok(Err(e)) => match e.as_db_error() {
-            Some(db)
-                if *db.code() == SqlState::INVALID_PASSWORD
-                    || *db.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
-            {
-                Ok(Proof::Refused(format!(
-                    "SQLSTATE {}: {}",
-                    db.code().code(),
-                    db.message()
-                )))
-            }
-            Some(_) => Err(ProviderError::failed(
-                "proof",
-                format!(
-                    "logging in as {} failed, but not with an authentication error: {}",
-                    lease.role,
-                    describe(&e)
-                ),
-            )),
-            None => Err(unreachable(e.to_string())),
-        },
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match tokio::time::timeout(timeout, connect(&lease.config)).await {
+            Err(_) => return Err(unreachable("no answer to the login attempt".into())),
+            Ok(Ok(_client)) => return Ok(Proof::Accepted),
+            Ok(Err(e)) => e,
+        };
+        let Some(db) = error.as_db_error() else {
+            return Err(unreachable(error.to_string()));
+        };
+        let code = db.code();
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            return Ok(Proof::Refused(format!(
+                "SQLSTATE {}: {}",
+                code.code(),
+                db.message()
+            )));
+        }
+        let passing =
+            *code == SqlState::TOO_MANY_CONNECTIONS || *code == SqlState::CANNOT_CONNECT_NOW;
+        if passing && attempt < ATTEMPTS {
+            backoff(attempt).await;
+            continue;
+        }
+        return Err(ProviderError::failed(
+            "proof",
+            format!(
+                "logging in as {} failed, but not with an authentication error: {}",
+                lease.role,
+                describe(&error)
+            ),
+        ));
     }
 }
 
