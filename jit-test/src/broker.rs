@@ -281,6 +281,7 @@ impl Broker {
         event.principal = Some(granted.principal.clone());
         event.permissions = listed;
         event.expires_at = Some(unix_seconds(granted.expires_at));
+        event.detail = P::grant_note(&granted.credential);
         self.record(&[requested, verdict, event]);
 
         let state = Arc::new(LeaseState {

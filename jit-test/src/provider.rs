@@ -63,6 +63,13 @@ pub trait Provider: Send + Sync + Sized + 'static {
         &self,
         grace: Duration,
     ) -> impl Future<Output = Result<Vec<String>, ProviderError>> + Send;
+
+    /// A note for the audit log's `granted` event, e.g. privileges the principal holds
+    /// beyond its scope. Never a secret. None unless the provider has something to say.
+    fn grant_note(credential: &Self::Credential) -> Option<String> {
+        let _ = credential;
+        None
+    }
 }
 
 /// The credential type a test parameter names; it ties the parameter to its provider.
