@@ -11,10 +11,9 @@ async fn the_pg_provider_keeps_the_contract() {
     let admin = provider.admin_client().await.unwrap();
     admin
         .batch_execute(
-            "SELECT pg_advisory_lock(4242, 3);
+            "SELECT pg_advisory_xact_lock(4242, 3);
              CREATE SCHEMA IF NOT EXISTS jit_conf;
-             CREATE TABLE IF NOT EXISTS jit_conf.items (id int);
-             SELECT pg_advisory_unlock(4242, 3);",
+             CREATE TABLE IF NOT EXISTS jit_conf.items (id int);",
         )
         .await
         .unwrap();

@@ -43,12 +43,15 @@ async fn admin() -> Client {
             // Serialised across processes: CREATE ... IF NOT EXISTS races otherwise.
             client
                 .batch_execute(&format!(
-                    "SELECT pg_advisory_lock(4242, 1); {FIXTURES} SELECT pg_advisory_unlock(4242, 1);"
+                    "SELECT pg_advisory_xact_lock(4242, 1); {FIXTURES}"
                 ))
                 .await
                 .expect("fixtures");
             let exists = client
-                .query_opt("SELECT 1 FROM pg_database WHERE datname = 'jit_pt_other'", &[])
+                .query_opt(
+                    "SELECT 1 FROM pg_database WHERE datname = 'jit_pt_other'",
+                    &[],
+                )
                 .await
                 .unwrap()
                 .is_some();
@@ -418,8 +421,8 @@ async fn objects_the_role_created_are_dropped_in_every_database() {
         tokio::spawn(connection);
         client
             .batch_execute(&format!(
-                "SELECT pg_advisory_lock(4242, 2); CREATE SCHEMA IF NOT EXISTS scratch; \
-                 GRANT USAGE, CREATE ON SCHEMA scratch TO {GROUP_ROLE}; SELECT pg_advisory_unlock(4242, 2);"
+                "SELECT pg_advisory_xact_lock(4242, 2); CREATE SCHEMA IF NOT EXISTS scratch; \
+                 GRANT USAGE, CREATE ON SCHEMA scratch TO {GROUP_ROLE};"
             ))
             .await
             .unwrap();
@@ -477,8 +480,8 @@ async fn a_permission_set_whose_table_was_recreated_is_granted_again() {
     p.revoke(&first.lease).await.unwrap();
     admin
         .batch_execute(
-            "SELECT pg_advisory_lock(4242, 1); DROP TABLE jit_pt.recreated; \
-             CREATE TABLE jit_pt.recreated (x int); SELECT pg_advisory_unlock(4242, 1);",
+            "SELECT pg_advisory_xact_lock(4242, 1); DROP TABLE jit_pt.recreated; \
+             CREATE TABLE jit_pt.recreated (x int);",
         )
         .await
         .unwrap();
@@ -586,9 +589,10 @@ async fn an_unreachable_server_fails_fast_naming_the_address_and_the_variable() 
 }
 
 #[tokio::test]
-async fn the_direct_design_grants_to_the_role_itself() {
+async fn the_direct_design_of_the_benchmark_grants_to_the_role_itself() {
     let admin = admin().await;
-    let p = provider_with("privileges = \"direct\"");
+    let settings = jit_test_providers::postgres::PgSettings::from_config(Config::global()).unwrap();
+    let p = jit_test_providers::postgres::__bench::direct(settings);
     let granted = p
         .grant(&request(
             "direct",

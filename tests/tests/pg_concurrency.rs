@@ -23,10 +23,9 @@ async fn admin() -> Client {
     let client = provider.admin_client().await.expect("admin connection");
     client
         .batch_execute(
-            "SELECT pg_advisory_lock(4242, 4);
+            "SELECT pg_advisory_xact_lock(4242, 4);
              CREATE SCHEMA IF NOT EXISTS jit_e2e;
-             CREATE TABLE IF NOT EXISTS jit_e2e.orders (id serial PRIMARY KEY, sku text NOT NULL);
-             SELECT pg_advisory_unlock(4242, 4);",
+             CREATE TABLE IF NOT EXISTS jit_e2e.orders (id serial PRIMARY KEY, sku text NOT NULL);",
         )
         .await
         .expect("fixtures");

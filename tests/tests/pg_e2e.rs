@@ -32,12 +32,11 @@ async fn admin() -> Client {
     let client = provider().admin_client().await.expect("admin connection");
     client
         .batch_execute(
-            "SELECT pg_advisory_lock(4242, 4);
+            "SELECT pg_advisory_xact_lock(4242, 4);
              CREATE SCHEMA IF NOT EXISTS jit_e2e;
              CREATE TABLE IF NOT EXISTS jit_e2e.orders (id serial PRIMARY KEY, sku text NOT NULL);
              CREATE TABLE IF NOT EXISTS jit_e2e.public_notes (note text);
-             GRANT SELECT ON jit_e2e.public_notes TO PUBLIC;
-             SELECT pg_advisory_unlock(4242, 4);",
+             GRANT SELECT ON jit_e2e.public_notes TO PUBLIC;",
         )
         .await
         .expect("fixtures");
@@ -217,4 +216,33 @@ fn a_denied_permission_the_role_would_hold_fails_before_the_body_runs() {
         "{text}"
     );
     assert!(!RAN.load(Ordering::SeqCst));
+}
+
+#[test]
+fn privileges_beyond_the_scope_are_written_to_the_audit_log() {
+    runtime().block_on(admin());
+    let name = format!("pg_e2e::beyond_scope_{}", std::process::id());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let inner = Arc::clone(&seen);
+    Test::new(name.clone())
+        .scope("pg:select:jit_e2e.orders")
+        .run(move |(pg,): (PgGrant,)| async move {
+            *inner.lock().unwrap() = pg.beyond_scope().to_vec();
+        });
+    let beyond = seen.lock().unwrap().clone();
+    assert!(
+        beyond.contains(&"pg:select:jit_e2e.public_notes".to_owned()),
+        "{beyond:?}"
+    );
+    let log = std::fs::read_to_string(jit_test::Broker::global().audit().path()).unwrap();
+    let granted = log
+        .lines()
+        .find(|l| {
+            l.contains(&format!("\"test\":\"{name}\"")) && l.contains("\"event\":\"granted\"")
+        })
+        .expect("a granted event");
+    assert!(
+        granted.contains("effective privileges beyond the scope: pg:select:jit_e2e.public_notes"),
+        "{granted}"
+    );
 }

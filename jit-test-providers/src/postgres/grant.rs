@@ -4,36 +4,36 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use jit_test::{GrantRequest, Granted, ProviderError, Secret};
+use jit_test::{GrantRequest, Granted, LeaseMeta, ProviderError, Secret};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, SimpleQueryMessage, Statement};
 
 use super::credential::{PgGrant, PgLease, login_config};
 use super::ident::{quote_ident, quote_literal};
 use super::pool::Conn;
 use super::privileges::{self, Held, Kind, Privilege, implied};
 use super::retry::{ATTEMPTS, backoff, code, describe, is_transient};
-use super::settings::Design;
 use super::{GROUP_ROLE, LOCK_CLASS, PREFIX, PgProvider, effective, scram};
+
+/// How the privileges of a lease are held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Design {
+    /// Each distinct permission set has one NOLOGIN role holding its privileges, created
+    /// once under an advisory lock; every login role is a member of it. Concurrent grants
+    /// touch no table's ACL. What the provider does.
+    Group,
+    /// Every login role receives its privileges directly (`GRANT ... TO jit_...`).
+    /// Concurrent grants on one table collide ("tuple concurrently updated") and are
+    /// retried; each lease adds an entry to the table's ACL while it lives. Measured
+    /// slower, alone and concurrently (BENCHMARKS-postgres.md); kept for the benchmark.
+    Direct,
+}
 
 /// Name prefix of the NOLOGIN roles that hold one permission set each.
 pub(crate) const SET_PREFIX: &str = "jit_set_";
 
-/// Sets the role's expiry to the server's `now()` + ttl and writes the lease metadata
-/// with that expiry. Fixed text: the values come from `set_config`, never pasted in.
-const SET_EXPIRY: &str = "DO $jit$
-DECLARE
-    r text := current_setting('jit.role');
-    u timestamptz := now() + make_interval(secs => current_setting('jit.ttl')::float8);
-BEGIN
-    EXECUTE format('ALTER ROLE %I VALID UNTIL %L', r, u);
-    EXECUTE format('COMMENT ON ROLE %I IS %L', r,
-        jsonb_set(current_setting('jit.meta')::jsonb, '{expires_at}',
-                  to_jsonb(ceil(extract(epoch FROM u))::bigint))::text);
-END
-$jit$;
-";
-
-/// Creates the permission-set role if missing. Fixed text, as [`SET_EXPIRY`].
+/// Creates the permission-set role if missing. Fixed text: the values come from
+/// `set_config`, never pasted in.
 const CREATE_SET: &str = "DO $jit$
 DECLARE
     r text := current_setting('jit.set');
@@ -110,9 +110,9 @@ pub(crate) fn lock_key(hex: &str) -> i32 {
 /// Everything one grant needs, worked out before the first statement.
 pub(crate) struct Plan {
     pub(crate) role: String,
-    password: Secret,
-    verifier: String,
-    meta: String,
+    pub(crate) password: Secret,
+    pub(crate) verifier: String,
+    meta: LeaseMeta,
     ttl: Duration,
     connection_limit: u32,
     /// Granted and implied privileges.
@@ -121,8 +121,8 @@ pub(crate) struct Plan {
     /// Schemas whose objects count for the effective-privilege report.
     report_schemas: Vec<String>,
     /// Schemas and databases the effective-privilege query looks at.
-    schemas: Vec<String>,
-    databases: Vec<String>,
+    pub(crate) schemas: Vec<String>,
+    pub(crate) databases: Vec<String>,
     pub(crate) set: Option<PermissionSet>,
 }
 
@@ -173,8 +173,7 @@ impl Plan {
             ));
         }
         let password = Secret::random(16);
-        let meta = serde_json::to_string(&request.meta(SystemTime::now() + request.ttl))
-            .map_err(|e| ProviderError::failed("grant", e))?;
+        let meta = request.meta(SystemTime::now() + request.ttl);
         let report_schemas = privileges::schemas(&granted);
         let mut schemas = report_schemas.clone();
         for s in privileges::schemas(&denied) {
@@ -216,12 +215,14 @@ impl Plan {
             .collect()
     }
 
-    /// The grant's first batch: everything but the COMMIT, ending with the
-    /// effective-privilege query.
-    pub(crate) fn sql(&self) -> String {
-        let role = quote_ident(&self.role);
-        let mut sql = String::from("BEGIN;\n");
-        let mut groups = quote_ident(GROUP_ROLE);
+    /// The transaction's first batch: BEGIN, the set's shared lock, and the expiry
+    /// `now() + ttl` computed on the server's clock (as UTC text and epoch seconds).
+    ///
+    /// `synchronous_commit = off` for the grant only: should the server crash right after
+    /// the commit, the role may be lost with it, which fails the test and leaks nothing.
+    /// Revocations stay synchronous.
+    pub(crate) fn begin_sql(&self) -> String {
+        let mut sql = String::from("BEGIN; SET LOCAL synchronous_commit = off;\n");
         if let Some(set) = &self.set {
             // Shared: grants of one set run in parallel; the set cannot be changed or
             // dropped until this transaction ends.
@@ -229,37 +230,83 @@ impl Plan {
                 "SELECT pg_advisory_xact_lock_shared({LOCK_CLASS}, {});\n",
                 set.key
             ));
+        }
+        let until = format!(
+            "now() + make_interval(secs => {:.6})",
+            self.ttl.as_secs_f64()
+        );
+        sql.push_str(&format!(
+            "SELECT to_char(({until}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+             AS jit_until, ceil(extract(epoch FROM {until}))::bigint::text AS jit_epoch;"
+        ));
+        sql
+    }
+
+    /// The second batch: the role, valid until `until` (the server's own value), its
+    /// lease metadata with expiry `epoch`, and (design `direct`) its privileges.
+    pub(crate) fn create_sql(&self, until: &str, epoch: u64) -> String {
+        let role = quote_ident(&self.role);
+        let mut groups = quote_ident(GROUP_ROLE);
+        if let Some(set) = &self.set {
             groups.push_str(&format!(", {}", quote_ident(&set.name)));
         }
-        sql.push_str(&format!(
-            "SELECT set_config('jit.role', {}, true), set_config('jit.meta', {}, true), \
-             set_config('jit.ttl', {}, true);\n",
-            quote_literal(&self.role),
-            quote_literal(&self.meta),
-            quote_literal(&format!("{:.6}", self.ttl.as_secs_f64())),
-        ));
-        // Born expired; SET_EXPIRY gives it its lifetime in the same transaction.
-        sql.push_str(&format!(
+        let mut meta = self.meta.clone();
+        meta.expires_at = epoch;
+        let meta = serde_json::to_string(&meta).expect("plain data serialises");
+        let mut sql = format!(
             "CREATE ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
-             NOBYPASSRLS INHERIT CONNECTION LIMIT {} PASSWORD {} VALID UNTIL '-infinity' \
-             IN ROLE {groups};\n",
+             NOBYPASSRLS INHERIT CONNECTION LIMIT {} PASSWORD {} VALID UNTIL {} IN ROLE {groups};\n\
+             COMMENT ON ROLE {role} IS {};\n",
             self.connection_limit,
             quote_literal(&self.verifier),
-        ));
-        sql.push_str(SET_EXPIRY);
+            quote_literal(until),
+            quote_literal(&meta),
+        );
         if self.set.is_none() {
             for p in &self.required {
                 sql.push_str(&p.grant_sql(&self.role));
                 sql.push_str(";\n");
             }
         }
-        sql.push_str(&effective::query(
-            &self.role,
-            &self.schemas,
-            &self.databases,
-        ));
-        sql.push_str(";\n");
         sql
+    }
+
+    /// Runs the transaction on `client` up to its COMMIT, which it leaves to the caller
+    /// with what the effective-privilege query found. Three round trips: the expiry, the
+    /// role with the query pipelined behind it, and the caller's COMMIT or ROLLBACK.
+    pub(crate) async fn run(
+        &self,
+        client: &Client,
+        effective: &Statement,
+    ) -> Result<Findings, tokio_postgres::Error> {
+        let begun = client.simple_query(&self.begin_sql()).await?;
+        let (until, epoch) = begun
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(row)
+                    if row.columns().first().map(|c| c.name()) == Some("jit_until") =>
+                {
+                    Some((
+                        row.try_get(0).ok().flatten().unwrap_or_default().to_owned(),
+                        row.try_get(1)
+                            .ok()
+                            .flatten()
+                            .and_then(|e| e.parse().ok())
+                            .unwrap_or(0),
+                    ))
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        let create = self.create_sql(&until, epoch);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&self.role, &self.schemas, &self.databases];
+        let (created, rows) = tokio::join!(
+            client.simple_query(&create),
+            client.query(effective, &params)
+        );
+        created?;
+        Ok(self.judge(&effective::rows(&rows?)))
     }
 }
 
@@ -317,15 +364,15 @@ pub(crate) async fn grant(
     let mut plan = Plan::new(
         request,
         &database,
-        settings.design,
+        provider.design,
         settings.connection_limit,
     )?;
     // The server stores only the SCRAM verifier: the password never reaches it (nor its
-    // logs) in clear. PBKDF2 is CPU work: off the runtime's threads.
+    // logs) in clear. PBKDF2 is CPU work: off the runtime's threads, while the rest goes on.
     let password = plan.password.clone();
-    plan.verifier = tokio::task::spawn_blocking(move || scram::verifier(password.expose()))
-        .await
-        .map_err(|e| ProviderError::failed("grant", e))?;
+    let iterations = settings.scram_iterations;
+    let verifier =
+        tokio::task::spawn_blocking(move || scram::verifier(password.expose(), iterations));
     let init = provider.init().await?;
     for db in plan.login_databases() {
         if let Err(message) = init.hba.check(db) {
@@ -335,7 +382,9 @@ pub(crate) async fn grant(
             provider.warn_trust_once(&message);
         }
     }
-    let sql = plan.sql();
+    plan.verifier = verifier
+        .await
+        .map_err(|e| ProviderError::failed("grant", e))?;
     // Optimistic: the permission set usually exists with its privileges. If it is
     // missing, or lacks a privilege, it is (re)made and the grant tried again.
     let mut ensure: Option<Instant> = None;
@@ -350,8 +399,12 @@ pub(crate) async fn grant(
         let started = SystemTime::now();
         let started_at = Instant::now();
         let mut conn = provider.pool.get().await?;
-        let messages = match conn.client().simple_query(&sql).await {
-            Ok(messages) => messages,
+        let outcome = match conn.effective().await {
+            Ok(statement) => plan.run(conn.client(), &statement).await,
+            Err(e) => Err(e),
+        };
+        let findings = match outcome {
+            Ok(findings) => findings,
             Err(e) => {
                 rollback(&mut conn).await;
                 let set_gone = plan.set.as_ref().is_some_and(|set| {
@@ -368,7 +421,6 @@ pub(crate) async fn grant(
                 return Err(grant_failed(&plan, &e));
             }
         };
-        let findings = plan.judge(&effective::rows(&messages));
         if !findings.missing.is_empty() {
             rollback(&mut conn).await;
             if plan.set.is_some() && attempt < ATTEMPTS {
@@ -509,7 +561,7 @@ mod tests {
     }
 
     #[test]
-    fn the_batch_quotes_everything_and_never_holds_the_password() {
+    fn the_batches_quote_everything_and_never_hold_the_password() {
         let mut plan = Plan::new(
             &request("pg:select:public.orders"),
             "test",
@@ -517,16 +569,34 @@ mod tests {
             10,
         )
         .unwrap();
-        plan.verifier = scram::verifier(plan.password.expose());
-        let sql = plan.sql();
+        plan.verifier = scram::verifier(plan.password.expose(), 4096);
+        let begin = plan.begin_sql();
+        assert!(
+            begin.starts_with("BEGIN; SET LOCAL synchronous_commit = off;"),
+            "{begin}"
+        );
+        assert!(begin.contains("pg_advisory_xact_lock_shared("), "{begin}");
+        assert!(
+            begin.contains("now() + make_interval(secs => 30.000000)"),
+            "{begin}"
+        );
+        let sql = plan.create_sql("2030-01-01T00:00:00.000000Z", 1_893_456_000);
         assert!(
             sql.contains(r#"CREATE ROLE "jit_abc_1_2" WITH LOGIN"#),
             "{sql}"
         );
         assert!(sql.contains("PASSWORD E'SCRAM-SHA-256$4096:"), "{sql}");
         assert!(!sql.contains(plan.password.expose()));
+        assert!(
+            sql.contains("VALID UNTIL E'2030-01-01T00:00:00.000000Z'"),
+            "{sql}"
+        );
         assert!(sql.contains("IN ROLE \"jit_lease\", \"jit_set_"), "{sql}");
-        assert!(sql.contains("VALID UNTIL '-infinity'"));
+        assert!(
+            sql.contains(r#"COMMENT ON ROLE "jit_abc_1_2" IS E'{"lease":"abc_1_2""#),
+            "{sql}"
+        );
+        assert!(sql.contains(r#""expires_at":1893456000}'"#), "{sql}");
         assert!(
             !sql.contains("GRANT "),
             "the group design grants nothing to the role"
@@ -538,7 +608,8 @@ mod tests {
             10,
         )
         .unwrap();
-        let sql = direct.sql();
+        assert!(!direct.begin_sql().contains("advisory"));
+        let sql = direct.create_sql("x", 0);
         assert!(sql.contains(r#"GRANT SELECT ON TABLE "public"."orders" TO "jit_abc_1_2""#));
         assert!(sql.contains(r#"GRANT USAGE ON SCHEMA "public" TO "jit_abc_1_2""#));
         assert!(sql.contains(r#"GRANT CONNECT ON DATABASE "test" TO "jit_abc_1_2""#));

@@ -127,7 +127,7 @@ use tokio::sync::OnceCell;
 use tokio_postgres::error::{DbError, SqlState};
 
 pub use credential::{PgGrant, PgLease};
-pub use settings::{DEFAULT_URL, Design, PgSettings, URL_VAR};
+pub use settings::{DEFAULT_URL, PgSettings, URL_VAR};
 
 use hba::Hba;
 use pool::Pool;
@@ -165,6 +165,7 @@ pub struct PgProvider {
     logins: tokio::sync::Semaphore,
     /// When each permission set was last made or refreshed by this process.
     ensured: tokio::sync::Mutex<HashMap<String, Instant>>,
+    design: grant::Design,
 }
 
 impl PgProvider {
@@ -179,6 +180,7 @@ impl PgProvider {
             trust_warning: Once::new(),
             logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
             ensured: tokio::sync::Mutex::new(HashMap::new()),
+            design: grant::Design::Group,
         }
     }
 
@@ -297,6 +299,65 @@ impl Provider for PgProvider {
 
     async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
         reaper::reap(self, grace).await
+    }
+
+    fn grant_note(credential: &PgGrant) -> Option<String> {
+        let beyond = credential.beyond_scope();
+        (!beyond.is_empty()).then(|| {
+            format!(
+                "effective privileges beyond the scope: {}",
+                grant::list(beyond)
+            )
+        })
+    }
+}
+
+/// The provider's own statements, for the benchmark (`benches/pg_lifecycle.rs`) to send
+/// over a plain connection as its floor. Not a public API.
+#[doc(hidden)]
+pub mod __bench {
+    use jit_test::{GrantRequest, Secret};
+    use tokio_postgres::{Client, Statement};
+
+    pub use super::grant::Design;
+    use super::{PgProvider, PgSettings};
+
+    /// A provider that grants privileges to each login role directly, for comparison.
+    pub fn direct(settings: PgSettings) -> PgProvider {
+        PgProvider {
+            design: Design::Direct,
+            ..PgProvider::new(settings)
+        }
+    }
+
+    /// Prepares the effective-privilege query on `client`.
+    pub async fn prepare(client: &Client) -> Statement {
+        client
+            .prepare(super::effective::QUERY)
+            .await
+            .expect("prepare")
+    }
+
+    /// Runs the provider's grant transaction on `client`, computing the SCRAM verifier
+    /// (`iterations`) on the calling thread, and commits. Returns the role and its password.
+    pub async fn grant(
+        client: &Client,
+        effective: &Statement,
+        request: &GrantRequest,
+        database: &str,
+        design: Design,
+        iterations: u32,
+    ) -> (String, Secret) {
+        let mut plan = super::grant::Plan::new(request, database, design, 10).expect("plan");
+        plan.verifier = super::scram::verifier(plan.password.expose(), iterations);
+        plan.run(client, effective).await.expect("grant");
+        client.batch_execute("COMMIT").await.expect("commit");
+        (plan.role.clone(), plan.password.clone())
+    }
+
+    /// The revocation batch.
+    pub fn revoke_sql(role: &str) -> String {
+        super::revoke::revoke_sql(role, false)
     }
 }
 

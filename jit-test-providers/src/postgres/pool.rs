@@ -10,22 +10,31 @@ use std::time::Duration;
 
 use jit_test::ProviderError;
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 
 use super::settings::{PgSettings, URL_VAR, address};
+
+/// Settings of every admin session.
+const ADMIN_SESSION: &str = "SET plan_cache_mode = force_generic_plan; \
+                             SET lock_timeout = '10s'; SET statement_timeout = '60s'";
 
 /// A pool of admin connections.
 pub(crate) struct Pool {
     config: tokio_postgres::Config,
     source: &'static str,
     timeout: Duration,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Idle>>,
     permits: Semaphore,
 }
+
+/// An idle connection and the statement prepared on it, if any.
+type Idle = (Client, Option<Statement>);
 
 /// A connection taken from the pool; it goes back when dropped unless marked broken.
 pub(crate) struct Conn<'a> {
     client: Option<Client>,
+    /// The effective-privilege query, prepared once per connection.
+    effective: Option<Statement>,
     pool: &'a Pool,
     broken: bool,
     _permit: SemaphorePermit<'a>,
@@ -35,6 +44,15 @@ impl Conn<'_> {
     /// The client.
     pub(crate) fn client(&self) -> &Client {
         self.client.as_ref().expect("present until dropped")
+    }
+
+    /// The effective-privilege query, prepared on this connection.
+    pub(crate) async fn effective(&mut self) -> Result<Statement, tokio_postgres::Error> {
+        if self.effective.is_none() {
+            let statement = self.client().prepare(super::effective::QUERY).await?;
+            self.effective = Some(statement);
+        }
+        Ok(self.effective.clone().expect("prepared"))
     }
 
     /// Keeps the connection out of the pool (after an error left it in an unknown state).
@@ -53,7 +71,7 @@ impl Drop for Conn<'_> {
                 .idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(client);
+                .push((client, self.effective.take()));
         }
     }
 }
@@ -80,16 +98,17 @@ impl Pool {
         let idle = loop {
             let candidate = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             match candidate {
-                Some(client) if client.is_closed() => continue,
+                Some((client, _)) if client.is_closed() => continue,
                 other => break other,
             }
         };
-        let client = match idle {
-            Some(client) => client,
-            None => self.connect(None).await?,
+        let (client, effective) = match idle {
+            Some(idle) => idle,
+            None => (self.connect(None).await?, None),
         };
         Ok(Conn {
             client: Some(client),
+            effective,
             pool: self,
             broken: false,
             _permit: permit,
@@ -128,7 +147,12 @@ pub(crate) async fn connect_on_broker_runtime(
                 tokio::spawn(async move {
                     let _ = connection.await;
                 });
-                Ok(client)
+                // One plan for the effective-privilege query, made once per connection;
+                // no admin statement waits on a lock or runs forever.
+                match client.batch_execute(ADMIN_SESSION).await {
+                    Ok(()) => Ok(client),
+                    Err(e) => Err(Some(e)),
+                }
             }
         }
     });

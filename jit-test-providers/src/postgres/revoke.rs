@@ -25,19 +25,24 @@ fn owned_sql(role: &str, keep_owned_objects: bool) -> String {
     }
 }
 
-/// The revocation batch: the first transaction commits NOLOGIN, so no new session can
-/// start; the second ends the live ones, drops what the role owns or was granted here,
-/// and drops the role.
+/// The revocation batch, one transaction (one WAL flush): end the role's sessions, drop
+/// what it owns or was granted here, drop it; after the commit, end any session that
+/// logged in meanwhile (it has no privileges left: the role is gone). The role's oid is
+/// kept in a session setting for that last step, since `pg_stat_activity` no longer
+/// names a dropped role.
 pub(crate) fn revoke_sql(role: &str, keep_owned_objects: bool) -> String {
     let ident = quote_ident(role);
+    let sessions = "FROM pg_stat_activity WHERE usesysid = current_setting('jit.revoked')::oid \
+                    AND pid <> pg_backend_pid()";
     format!(
-        "BEGIN; ALTER ROLE {ident} NOLOGIN; COMMIT;\n\
-         BEGIN;\n\
-         SELECT pg_terminate_backend(pid, {TERMINATE_WAIT_MS}) FROM pg_stat_activity \
-         WHERE usename = {} AND pid <> pg_backend_pid();\n\
+        "BEGIN;\n\
+         SELECT set_config('jit.revoked', \
+                coalesce((SELECT oid::text FROM pg_roles WHERE rolname = {}), '0'), false);\n\
+         SELECT pg_terminate_backend(pid, {TERMINATE_WAIT_MS}) {sessions};\n\
          {};\n\
          DROP ROLE {ident};\n\
-         COMMIT;",
+         COMMIT;\n\
+         SELECT pg_terminate_backend(pid) {sessions};",
         quote_literal(role),
         owned_sql(role, keep_owned_objects),
     )
@@ -187,14 +192,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn revocation_commits_nologin_first_and_quotes_the_role() {
+    fn revocation_ends_sessions_before_and_after_dropping_and_quotes_the_role() {
         let sql = revoke_sql("jit_a\"b", false);
-        let nologin = sql.find("NOLOGIN; COMMIT;").unwrap();
-        let terminate = sql.find("pg_terminate_backend").unwrap();
+        let terminate = sql.find("pg_terminate_backend(pid, 5000)").unwrap();
         let drop_owned = sql.find("DROP OWNED BY \"jit_a\"\"b\"").unwrap();
         let drop_role = sql.find("DROP ROLE \"jit_a\"\"b\"").unwrap();
-        assert!(nologin < terminate && terminate < drop_owned && drop_owned < drop_role);
-        assert!(sql.contains("usename = E'jit_a\"b'"));
+        let commit = sql.find("COMMIT;").unwrap();
+        let sweep = sql.rfind("pg_terminate_backend(pid)").unwrap();
+        assert!(terminate < drop_owned && drop_owned < drop_role && drop_role < commit);
+        assert!(commit < sweep);
+        assert!(sql.contains("rolname = E'jit_a\"b'"));
         let keep = revoke_sql("jit_a", true);
         assert!(
             keep.contains("REASSIGN OWNED BY \"jit_a\" TO CURRENT_USER; DROP OWNED BY \"jit_a\"")

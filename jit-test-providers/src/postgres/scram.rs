@@ -7,10 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ring::{digest, hmac, pbkdf2};
 
-/// The iteration count PostgreSQL itself uses (and RFC 7677 asks for at least). Clients
-/// take it from the server, so a lower count would speed up logins but could be refused
-/// by strict client libraries.
-pub(crate) const ITERATIONS: u32 = 4096;
+/// The iteration count PostgreSQL itself uses, and the least RFC 7677 asks a server to
+/// announce: the default of `scram_iterations`.
+pub const DEFAULT_ITERATIONS: u32 = 4096;
 
 /// The three keys of a verifier.
 struct Keys {
@@ -33,24 +32,21 @@ fn keys(password: &[u8], salt: &[u8], iterations: u32) -> Keys {
     stored.copy_from_slice(digest::digest(&digest::SHA256, client_key.as_ref()).as_ref());
     let mut server = [0u8; 32];
     server.copy_from_slice(hmac::sign(&key, b"Server Key").as_ref());
-    Keys {
-        stored,
-        server,
-    }
+    Keys { stored, server }
 }
 
 /// The verifier PostgreSQL stores for `password`, in its `rolpassword` format:
 /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`. The password must be
 /// printable ASCII (SASLprep leaves it unchanged); jit-test's are base64url.
-pub(crate) fn verifier(password: &str) -> String {
+pub(crate) fn verifier(password: &str, iterations: u32) -> String {
     assert!(
         password.bytes().all(|b| b.is_ascii_graphic()),
         "SASLprep is the identity only for printable ASCII"
     );
     let salt = jit_test::rand::bytes(16);
-    let k = keys(password.as_bytes(), &salt, ITERATIONS);
+    let k = keys(password.as_bytes(), &salt, iterations);
     format!(
-        "SCRAM-SHA-256${ITERATIONS}:{}${}:{}",
+        "SCRAM-SHA-256${iterations}:{}${}:{}",
         STANDARD.encode(&salt),
         STANDARD.encode(k.stored),
         STANDARD.encode(k.server)
@@ -99,8 +95,9 @@ mod tests {
 
     #[test]
     fn verifiers_have_postgres_format_and_fresh_salts() {
-        let a = verifier("abc_DEF-123");
-        let b = verifier("abc_DEF-123");
+        let a = verifier("abc_DEF-123", 4096);
+        let b = verifier("abc_DEF-123", 4096);
+        assert!(verifier("abc", 1).starts_with("SCRAM-SHA-256$1:"));
         assert_ne!(a, b);
         let (head, keys) = a.split_once('$').unwrap();
         assert_eq!(head, "SCRAM-SHA-256");

@@ -5,19 +5,6 @@ use std::time::Duration;
 use jit_test::{Config, ProviderError};
 use tokio_postgres::config::Host;
 
-/// How the privileges of a lease are held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Design {
-    /// Each distinct permission set has one NOLOGIN role holding its privileges, created
-    /// once under an advisory lock; every login role is a member of it. Concurrent grants
-    /// touch no table's ACL. The default.
-    Group,
-    /// Every login role receives its privileges directly (`GRANT ... TO jit_...`).
-    /// Concurrent grants on one table collide ("tuple concurrently updated") and are
-    /// retried; each lease adds an entry to the table's ACL while it lives.
-    Direct,
-}
-
 /// The variable to set to choose the admin server; named in every "unreachable" error.
 pub const URL_VAR: &str = "JIT_TEST_PG_URL";
 
@@ -31,8 +18,8 @@ const KEYS: [&str; 8] = [
     "connection_limit",
     "pool_size",
     "connect_timeout",
-    "privileges",
     "keep_owned_objects",
+    "scram_iterations",
 ];
 
 /// The resolved settings of the `pg` provider.
@@ -53,10 +40,10 @@ pub struct PgSettings {
     pub pool_size: usize,
     /// How long to wait for the server to answer a connection.
     pub connect_timeout: Duration,
-    /// How privileges are held.
-    pub design: Design,
     /// On revocation, hand objects the role created to the admin instead of dropping them.
     pub keep_owned_objects: bool,
+    /// PBKDF2 iterations of the roles' SCRAM-SHA-256 verifiers.
+    pub scram_iterations: u32,
 }
 
 fn misconfigured(message: String) -> ProviderError {
@@ -148,15 +135,6 @@ impl PgSettings {
         };
         admin.connect_timeout(connect_timeout);
 
-        let design = match string("privileges")? {
-            None | Some("group") => Design::Group,
-            Some("direct") => Design::Direct,
-            Some(other) => {
-                return Err(misconfigured(format!(
-                    "privileges = {other:?}: use \"group\" (the default) or \"direct\""
-                )));
-            }
-        };
         Ok(PgSettings {
             source,
             strict: flag("JIT_TEST_PG_STRICT").map_or_else(|| boolean("strict"), Ok)?,
@@ -165,8 +143,12 @@ impl PgSettings {
             connection_limit: integer("connection_limit", 10, 10_000)? as u32,
             pool_size: integer("pool_size", 4, 1_000)? as usize,
             connect_timeout,
-            design,
             keep_owned_objects: boolean("keep_owned_objects")?,
+            scram_iterations: integer(
+                "scram_iterations",
+                i64::from(super::scram::DEFAULT_ITERATIONS),
+                10_000_000,
+            )? as u32,
             admin,
         })
     }
@@ -213,8 +195,8 @@ mod tests {
         assert!(e.to_string().contains("strikt"), "{e}");
         let e = PgSettings::from_config(&with("[pg]\npool_size = 0")).unwrap_err();
         assert!(e.to_string().contains("pool_size"), "{e}");
-        let e = PgSettings::from_config(&with("[pg]\nprivileges = \"some\"")).unwrap_err();
-        assert!(e.to_string().contains("direct"), "{e}");
+        let e = PgSettings::from_config(&with("[pg]\nscram_iterations = 0")).unwrap_err();
+        assert!(e.to_string().contains("scram_iterations"), "{e}");
     }
 
     #[test]
