@@ -375,7 +375,12 @@ pub(crate) async fn grant(
         tokio::task::spawn_blocking(move || scram::verifier(password.expose(), iterations));
     let init = provider.init().await?;
     for db in plan.login_databases() {
-        if let Err(message) = init.hba.check(db) {
+        let checked = init
+            .hba
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|h| h.check(db));
+        if let Err(message) = checked {
             if !settings.allow_trust {
                 return Err(ProviderError::Misconfigured(message));
             }

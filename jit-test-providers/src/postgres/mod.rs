@@ -41,28 +41,53 @@
 //! # Lifecycle
 //!
 //! - **Grant**, in one transaction: `CREATE ROLE jit_<lease> LOGIN ... CONNECTION LIMIT n
-//!   PASSWORD '<SCRAM verifier>' IN ROLE jit_lease, <permission set>`; `VALID UNTIL now() +
-//!   ttl` on the server's clock; a `COMMENT` holding the [`jit_test::LeaseMeta`] JSON. The
-//!   password is 128 random bits; the server only ever sees its SCRAM-SHA-256 verifier.
-//!   The privileges are held by one NOLOGIN role per distinct permission set
-//!   (`jit_set_<hash>`), created once under an advisory lock, of which the login role is a
-//!   member: concurrent grants on one table never collide and table ACLs do not grow with
-//!   each test (`privileges = "direct"` grants to each login role instead).
+//!   PASSWORD '<SCRAM verifier>' VALID UNTIL '<now() + ttl>' IN ROLE jit_lease,
+//!   jit_set_<hash>`, the expiry computed by the server from its own clock, and a
+//!   `COMMENT` holding the [`jit_test::LeaseMeta`] JSON. The password is 128 random bits;
+//!   the server (and its logs) only ever see its SCRAM-SHA-256 verifier.
+//! - **Privileges** are held by one NOLOGIN role per distinct permission set
+//!   (`jit_set_<hash>`), created once under an advisory lock and granted again should an
+//!   object be re-created; each login role is a member of it. Concurrent grants on one
+//!   table therefore never collide ("tuple concurrently updated"), and table ACLs do not
+//!   grow with each test. Granting to every login role directly was measured slower, alone
+//!   and concurrently (see `BENCHMARKS-postgres.md`).
 //! - **Check**, in the same transaction: what the role can *effectively* do on the
 //!   objects of the scope's schemas (`has_*_privilege`): a missing privilege is granted
 //!   again; a `deny` permission it holds fails the grant; privileges beyond the scope
 //!   (from `PUBLIC`, default privileges, group roles) are reported in
-//!   [`PgGrant::beyond_scope`], and fail the grant with `strict = true`. Database-level
-//!   privileges other than the scope's are not reported (`PUBLIC` has `CONNECT` and
-//!   `TEMPORARY` on every database by default).
-//! - **Revoke**: `NOLOGIN` (committed first), `pg_terminate_backend` on the role's
-//!   sessions, `DROP OWNED` (objects the role created go with it; where other objects
-//!   depend on them, or with `keep_owned_objects = true`, they are handed to the admin
-//!   with `REASSIGN OWNED`) in every database where it has any, `DROP ROLE`. Collisions
-//!   are retried with bounded backoff; a role that does not exist counts as revoked.
+//!   [`PgGrant::beyond_scope`] and the audit log's `granted` event, and fail the grant
+//!   with `strict = true`. Database-level privileges other than the scope's are not
+//!   reported (`PUBLIC` has `CONNECT` and `TEMPORARY` on every database by default).
+//! - **Revoke**, in one transaction: `pg_terminate_backend` on the role's sessions,
+//!   `DROP OWNED` (objects the role created go with it; where other objects depend on
+//!   them, or with `keep_owned_objects = true`, they are handed to the admin with
+//!   `REASSIGN OWNED`) in every database where it has any, `DROP ROLE`; after the commit,
+//!   any session that logged in meanwhile is ended too. Collisions are retried with
+//!   bounded backoff; a role that does not exist counts as revoked.
 //! - **Prove dead**: log in with the old password; SQLSTATE 28P01 or 28000 is the proof.
 //! - **Reap**: roles of crashed runs whose metadata expiry plus grace has passed (by the
-//!   server's clock), and unused permission sets, under an advisory lock.
+//!   server's clock), and permission sets no role uses, under an advisory lock
+//!   ([`REAPER_LOCK`]).
+//!
+//! # Speed
+//!
+//! A grant costs two PBKDF2 runs of `scram_iterations` (4096 by default, as PostgreSQL's
+//! own): one here to make the verifier, one in the server, which checks every new
+//! password against the empty string. Each login costs one more, in the client. In a
+//! debug build the client's (tokio-postgres' `sha2`) is slow, about 90 ms; build it
+//! optimised in your workspace's `Cargo.toml`:
+//!
+//! ```toml
+//! [profile.dev.package.sha2]
+//! opt-level = 3
+//! [profile.dev.package.hmac]
+//! opt-level = 3
+//! ```
+//!
+//! The passwords are 128 random bits and live for one test, so PBKDF2's stretching buys
+//! them nothing; `scram_iterations = 1` halves a grant and makes logins free. Some
+//! client libraries (older JDBC drivers, for one) refuse fewer than 4096 iterations,
+//! hence the default.
 //!
 //! # The server must check passwords
 //!
@@ -94,8 +119,8 @@
 //! | `connection_limit` | `10` | `CONNECTION LIMIT` of each role |
 //! | `pool_size` | `4` | admin connections kept open at most |
 //! | `connect_timeout` | `5s` | how long to wait for the server |
-//! | `privileges` | `"group"` | `"group"`: one NOLOGIN role per permission set; `"direct"`: GRANT to each role |
 //! | `keep_owned_objects` | `false` | on revoke, hand objects the role created to the admin instead of dropping them |
+//! | `scram_iterations` | `4096` | PBKDF2 iterations of the roles' SCRAM-SHA-256 verifiers (see *Speed*) |
 //!
 //! Admin connections are made lazily, once per process, on
 //! `jit_test::runner::broker_runtime()`; an unreachable server fails within
@@ -152,7 +177,8 @@ const LOGIN_ATTEMPTS: usize = 8;
 
 /// What the provider learns about the server once.
 struct Init {
-    hba: Hba,
+    /// How the server authenticates, or why that could not be read.
+    hba: Result<Hba, String>,
 }
 
 /// The PostgreSQL provider (scheme `pg`). See the [module documentation](self).
@@ -233,24 +259,13 @@ impl PgProvider {
                     ))
                     .await
                     .map_err(|e| ProviderError::failed("setup", describe(&e)))?;
-                let hba = Hba::read(client).await.map_err(|message| {
-                    if self.settings.allow_trust {
-                        ProviderError::failed("setup", message)
-                    } else {
-                        ProviderError::Misconfigured(message)
-                    }
-                });
-                let hba = match hba {
-                    Ok(hba) => hba,
-                    // Without the rules nothing can be checked; allow_trust runs anyway.
-                    Err(_) if self.settings.allow_trust => Hba {
-                        file: String::new(),
-                        rules: Vec::new(),
-                        client: None,
-                        groups: Vec::new(),
-                    },
-                    Err(e) => return Err(e),
-                };
+                // Unreadable rules fail every grant, unless allow_trust runs anyway.
+                let hba = Hba::read(client).await;
+                if let Err(message) = &hba
+                    && !self.settings.allow_trust
+                {
+                    return Err(ProviderError::Misconfigured(message.clone()));
+                }
                 Ok(Init { hba })
             })
             .await
