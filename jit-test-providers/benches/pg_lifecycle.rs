@@ -188,9 +188,29 @@ async fn concurrent(p: &Arc<PgProvider>) -> Duration {
     started.elapsed()
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+/// The machine's busy and total CPU time so far, in clock ticks (`/proc/stat`).
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// How busy the machine's CPUs were while `f` ran (1.0 = every core all the time).
+async fn busy<F: std::future::Future<Output = Duration>>(f: F) -> (Duration, f64) {
+    let (busy0, total0) = cpu_ticks();
+    let elapsed = f.await;
+    let (busy1, total1) = cpu_ticks();
+    let share = (busy1 - busy0) as f64 / (total1 - total0).max(1) as f64;
+    (elapsed, share)
 }
 
 async fn run(iterations: usize, rounds: usize) {
@@ -219,7 +239,7 @@ async fn run(iterations: usize, rounds: usize) {
     // Interleaved, in rotating order, so that every variant sees the same background load.
     const NAMES: [&str; 7] = [
         "pg provider (permission-set roles)",
-        "pg provider, direct grants (design B)",
+        "pg provider, direct grants (for comparison)",
         "floor: the same SQL over one plain connection",
         "minimal hand-written SQL, no checks",
         "database per test",
@@ -292,7 +312,8 @@ async fn run(iterations: usize, rounds: usize) {
     );
 
     println!(
-        "\n| {CONCURRENT} grant+revoke cycles, median of {rounds} rounds | sequential | concurrent | speed-up |"
+        "\n| {CONCURRENT} grant+revoke cycles, median of {rounds} rounds; CPU = busy share of \
+         all the machine's cores | sequential | concurrent | speed-up |"
     );
     println!("|---|---|---|---|");
     for (name, settings, direct) in [
@@ -307,20 +328,26 @@ async fn run(iterations: usize, rounds: usize) {
         let (mut seq, mut conc) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             if round % 2 == 0 {
-                seq.push(sequential(&p).await);
-                conc.push(concurrent(&p).await);
+                seq.push(busy(sequential(&p)).await);
+                conc.push(busy(concurrent(&p)).await);
             } else {
-                conc.push(concurrent(&p).await);
-                seq.push(sequential(&p).await);
+                conc.push(busy(concurrent(&p)).await);
+                seq.push(busy(sequential(&p)).await);
             }
         }
-        let (seq, conc) = (median(seq), median(conc));
+        let pick = |mut runs: Vec<(Duration, f64)>| {
+            runs.sort_by_key(|r| r.0);
+            runs[runs.len() / 2]
+        };
+        let ((seq, seq_cpu), (conc, conc_cpu)) = (pick(seq), pick(conc));
         println!(
-            "| {name:<29} | {:>5.0} /s ({:.2} s) | {:>5.0} /s ({:.2} s) | {:.2}× |",
+            "| {name:<29} | {:>5.0} /s ({:.2} s, CPU {:>3.0} %) | {:>5.0} /s ({:.2} s, CPU {:>3.0} %) | {:.2}× |",
             CONCURRENT as f64 / seq.as_secs_f64(),
             seq.as_secs_f64(),
+            seq_cpu * 100.0,
             CONCURRENT as f64 / conc.as_secs_f64(),
             conc.as_secs_f64(),
+            conc_cpu * 100.0,
             seq.as_secs_f64() / conc.as_secs_f64()
         );
     }
