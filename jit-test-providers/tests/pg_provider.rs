@@ -626,3 +626,42 @@ async fn the_direct_design_of_the_benchmark_grants_to_the_role_itself() {
         .get(0);
     assert!(!acl.contains(&granted.principal), "{acl}");
 }
+
+#[tokio::test]
+async fn a_wildcard_covers_tables_created_after_the_permission_set() {
+    let admin = admin().await;
+    admin
+        .batch_execute("CREATE SCHEMA IF NOT EXISTS jit_pt_wild; CREATE TABLE IF NOT EXISTS jit_pt_wild.a (x int);")
+        .await
+        .unwrap();
+    let p = provider();
+    let scope = "pg:select:jit_pt_wild.*";
+    let first = p
+        .grant(&request("wild", scope, "", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    p.revoke(&first.lease).await.unwrap();
+    let late = format!("b_{}", jit_test::rand::hex(4));
+    admin
+        .batch_execute(&format!("CREATE TABLE jit_pt_wild.{late} (x int)"))
+        .await
+        .unwrap();
+    let second = p
+        .grant(&request("wild", scope, "", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let db = second.credential.connect().await.unwrap();
+    db.query(&format!("SELECT * FROM jit_pt_wild.{late}"), &[])
+        .await
+        .unwrap();
+    db.query("SELECT * FROM jit_pt_wild.a", &[]).await.unwrap();
+    assert_denied!(
+        db.execute("INSERT INTO jit_pt_wild.a VALUES (1)", &[])
+            .await
+    );
+    p.revoke(&second.lease).await.unwrap();
+    admin
+        .batch_execute(&format!("DROP TABLE jit_pt_wild.{late}"))
+        .await
+        .unwrap();
+}

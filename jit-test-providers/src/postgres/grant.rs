@@ -393,6 +393,7 @@ pub(crate) async fn grant(
     // Optimistic: the permission set usually exists with its privileges. If it is
     // missing, or lacks a privilege, it is (re)made and the grant tried again.
     let mut ensure: Option<Instant> = None;
+    let mut refreshes = 0;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -428,9 +429,10 @@ pub(crate) async fn grant(
         };
         if !findings.missing.is_empty() {
             rollback(&mut conn).await;
-            if plan.set.is_some() && attempt < ATTEMPTS {
-                // The set is new, or its privileges went away (a table dropped and
-                // created again): grant them again.
+            if plan.set.is_some() && refreshes < 2 {
+                // The set's privileges went away (a table dropped and created again):
+                // grant them again, once or twice.
+                refreshes += 1;
                 ensure = Some(started_at);
                 continue;
             }

@@ -62,8 +62,10 @@
 //!   `DROP OWNED` (objects the role created go with it; where other objects depend on
 //!   them, or with `keep_owned_objects = true`, they are handed to the admin with
 //!   `REASSIGN OWNED`) in every database where it has any, `DROP ROLE`; after the commit,
-//!   any session that logged in meanwhile is ended too. Collisions are retried with
-//!   bounded backoff; a role that does not exist counts as revoked.
+//!   any session that logged in meanwhile is ended too. Should that transaction fail, the
+//!   role is made `NOLOGIN` and its sessions ended at once, then the drop is retried
+//!   (collisions with bounded backoff, objects in other databases dropped there); a role
+//!   that does not exist counts as revoked.
 //! - **Prove dead**: log in with the old password; SQLSTATE 28P01 or 28000 is the proof.
 //! - **Reap**: roles of crashed runs whose metadata expiry plus grace has passed (by the
 //!   server's clock), and permission sets no role uses, under an advisory lock

@@ -48,10 +48,22 @@ pub(crate) fn revoke_sql(role: &str, keep_owned_objects: bool) -> String {
     )
 }
 
+/// Makes `role` unable to log in and ends its sessions, each statement committed on its
+/// own; the fallback when the revocation transaction fails.
+pub(crate) fn disable_sql(role: &str) -> String {
+    format!(
+        "ALTER ROLE {} NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE usename = {} AND pid <> pg_backend_pid();",
+        quote_ident(role),
+        quote_literal(role)
+    )
+}
+
 /// Revokes `role`. Idempotent: a role that does not exist counts as revoked. Collisions
 /// with concurrent catalog changes are retried with backoff; objects the role owns in
 /// other databases are dropped there (or handed to the admin where other objects depend
-/// on them).
+/// on them). Whenever the drop fails, the role is made NOLOGIN and its sessions ended
+/// before anything else is tried.
 pub(crate) async fn revoke(
     pool: &Pool,
     role: &str,
@@ -67,9 +79,14 @@ pub(crate) async fn revoke(
             Err(e) => e,
         };
         rollback(&mut conn).await;
+        if code(&error) == Some(&SqlState::UNDEFINED_OBJECT) {
+            return Ok(()); // already gone
+        }
+        // The role could not be dropped yet: disable it now (committed on its own), so
+        // it is unusable while the drop is retried, or after it gave up.
+        let _ = conn.client().simple_query(&disable_sql(role)).await;
         drop(conn);
         match code(&error) {
-            Some(c) if *c == SqlState::UNDEFINED_OBJECT => return Ok(()), // already gone
             Some(c) if *c == SqlState::DEPENDENT_OBJECTS_STILL_EXIST && attempt < ATTEMPTS => {
                 drop_owned_everywhere(pool, role).await?;
             }
@@ -202,6 +219,12 @@ mod tests {
         assert!(terminate < drop_owned && drop_owned < drop_role && drop_role < commit);
         assert!(commit < sweep);
         assert!(sql.contains("rolname = E'jit_a\"b'"));
+        let disable = disable_sql("jit_a\"b");
+        assert!(
+            disable.starts_with("ALTER ROLE \"jit_a\"\"b\" NOLOGIN;"),
+            "{disable}"
+        );
+        assert!(disable.contains("usename = E'jit_a\"b'"), "{disable}");
         let keep = revoke_sql("jit_a", true);
         assert!(
             keep.contains("REASSIGN OWNED BY \"jit_a\" TO CURRENT_USER; DROP OWNED BY \"jit_a\"")
