@@ -9,11 +9,13 @@
 //!   DATABASE), without any migrations;
 //!
 //! and the throughput of 200 grant+revoke cycles run concurrently against 200 run one
-//! after another, for both ways of holding privileges (`group`, `direct`).
+//! after another, for both ways of holding privileges (permission-set roles, the
+//! provider's; direct grants to each role, for comparison), with how busy the CPUs were.
+//! Figures and discussion: `BENCHMARKS-postgres.md`.
 //!
 //! ```text
 //! cargo bench -p jit-test-providers --features postgres --bench pg_lifecycle
-//! cargo bench -p jit-test-providers --features postgres --bench pg_lifecycle -- --iterations 300 --rounds 5
+//! cargo bench -p jit-test-providers --features postgres --bench pg_lifecycle -- --iterations 150 --rounds 3
 //! ```
 
 use std::sync::Arc;
