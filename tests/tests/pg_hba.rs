@@ -1,6 +1,7 @@
-//! A server that would not check passwords is refused. The test starts a PostgreSQL of
-//! its own from the Debian binaries (initdb with `trust` for everyone, as many CI images
-//! do) on a free loopback port, as the `postgres` user, and stops it by its PID.
+//! A server that would not check passwords is refused, whether its pg_hba.conf says so
+//! or its loaded configuration does. The test starts a PostgreSQL of its own from the
+//! Debian binaries (initdb with `trust` for everyone, as many CI images do) on a free
+//! loopback port, as the `postgres` user, and stops it by its PID.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -53,7 +54,7 @@ impl Cluster {
             .unwrap();
         assert!(status.success());
         let cluster = Cluster { dir, port };
-        let data = cluster.dir.join("data");
+        let data = cluster.data();
         let bin = bin_dir();
         as_postgres(
             &bin.join("initdb"),
@@ -87,6 +88,10 @@ impl Cluster {
         cluster
     }
 
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     fn provider(&self, settings: &str) -> PgProvider {
         let mut config = Config::global().clone();
         config.providers = toml::from_str(&format!(
@@ -100,7 +105,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let data = self.dir.join("data");
+        let data = self.data();
         if let Ok(pid) = std::fs::read_to_string(data.join("postmaster.pid"))
             && let Some(pid) = pid.lines().next()
         {
@@ -117,13 +122,17 @@ impl Drop for Cluster {
 }
 
 fn request() -> GrantRequest {
+    request_with_ttl(30)
+}
+
+fn request_with_ttl(seconds: u64) -> GrantRequest {
     GrantRequest {
         test: "pg_hba::trust".into(),
         run_id: Config::global().run_id.clone(),
         lease_id: format!("h{}_{}_0", jit_test::rand::hex(3), std::process::id()),
         permissions: Scope::parse("pg:usage:schema:public").unwrap().permissions,
         deny: Vec::new(),
-        ttl: Duration::from_secs(30),
+        ttl: Duration::from_secs(seconds),
     }
 }
 
@@ -177,5 +186,44 @@ fn a_server_that_trusts_everyone_is_refused_with_the_line_to_add() {
             Proof::Refused(how) => assert!(how.contains("28000"), "{how}"),
             Proof::Accepted => panic!("accepted after revocation"),
         }
+
+        // The file asks for passwords, but the server has not reloaded it: the rules pass,
+        // the live check does not, and the role it tried is gone.
+        let hba = cluster.data().join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(
+            &hba,
+            format!("host all +jit_lease 127.0.0.1/32 scram-sha-256\n{rules}"),
+        )
+        .unwrap();
+        let stale = cluster.provider("");
+        let request = request();
+        let role = request.principal_name("jit_");
+        let refused = stale.grant(&request).await.err().expect("refused");
+        let text = refused.to_string();
+        assert!(text.contains("logged in without any password"), "{text}");
+        assert!(text.contains("pg_reload_conf()"), "{text}");
+        let admin = stale.admin_client().await.unwrap();
+        let left = admin
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+            .await
+            .unwrap();
+        assert!(left.is_none(), "{role} was left behind");
+
+        // Reloaded, the same provider grants, and the expired-password path is live.
+        admin
+            .query_one("SELECT pg_reload_conf()", &[])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let granted = stale.grant(&request_with_ttl(1)).await.expect("granted");
+        let login = granted.credential.connect().await;
+        assert!(login.is_ok(), "the role logs in with its password");
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        let Err(expired) = granted.credential.connect().await else {
+            panic!("the role still logs in past its expiry");
+        };
+        assert_eq!(expired.code().map(|c| c.code()), Some("28P01"), "{expired}");
+        stale.revoke(&granted.lease).await.unwrap();
     });
 }

@@ -176,6 +176,17 @@ pub(crate) fn login_config(
     role: &str,
     password: &Secret,
 ) -> tokio_postgres::Config {
+    let mut config = login_config_without_password(admin, role);
+    config.password(password.expose());
+    config
+}
+
+/// The login configuration of a role without its password, to see whether the server
+/// asks for one.
+pub(crate) fn login_config_without_password(
+    admin: &tokio_postgres::Config,
+    role: &str,
+) -> tokio_postgres::Config {
     let mut config = tokio_postgres::Config::new();
     for host in admin.get_hosts() {
         match host {
@@ -194,10 +205,7 @@ pub(crate) fn login_config(
     if let Some(timeout) = admin.get_connect_timeout() {
         config.connect_timeout(*timeout);
     }
-    config
-        .user(role)
-        .password(password.expose())
-        .application_name("jit-test lease");
+    config.user(role).application_name("jit-test lease");
     config
 }
 

@@ -2,18 +2,19 @@
 //! on the server's clock, connection limit, lease metadata comment), gives it its
 //! privileges, and checks what it can effectively do before anything commits.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use jit_test::{GrantRequest, Granted, LeaseMeta, ProviderError, Secret};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage, Statement};
 
-use super::credential::{PgGrant, PgLease, login_config};
+use super::credential::{PgGrant, PgLease, login_config, login_config_without_password};
 use super::ident::{quote_ident, quote_literal};
 use super::pool::Conn;
 use super::privileges::{self, Held, Kind, Privilege, implied};
 use super::retry::{ATTEMPTS, backoff, code, describe, is_transient};
-use super::{GROUP_ROLE, LOCK_CLASS, PREFIX, PgProvider, effective, scram};
+use super::{GROUP_ROLE, LOCK_CLASS, PREFIX, PgProvider, effective, hba, revoke, scram};
 
 /// How the privileges of a lease are held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -485,6 +486,9 @@ pub(crate) async fn grant(
             }
         }
         drop(conn);
+        if !settings.allow_trust && !provider.auth_checked.load(Ordering::Relaxed) {
+            check_authentication(provider, &plan.role).await?;
+        }
         let config = login_config(provider.pool.config(), &plan.role, &plan.password);
         return Ok(Granted {
             principal: plan.role.clone(),
@@ -501,6 +505,36 @@ pub(crate) async fn grant(
                 config,
             },
         });
+    }
+}
+
+/// Once per process, with the first role granted: does the server, as it runs now, ask
+/// the role for its password? If not, the role is revoked and the grant fails.
+async fn check_authentication(provider: &PgProvider, role: &str) -> Result<(), ProviderError> {
+    let config = login_config_without_password(provider.pool.config(), role);
+    match hba::password_required(&config).await {
+        Some(Ok(())) => {
+            provider.auth_checked.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Some(Err(what)) => {
+            let _ =
+                revoke::revoke(&provider.pool, role, provider.settings.keep_owned_objects).await;
+            let file = provider
+                .init()
+                .await
+                .ok()
+                .and_then(|i| i.hba.as_ref().ok().map(|h| h.file.clone()))
+                .unwrap_or_else(|| "pg_hba.conf".to_owned());
+            Err(ProviderError::Misconfigured(format!(
+                "PostgreSQL would not check the passwords of jit-test's roles, so their expiry \
+                 (VALID UNTIL) would not be enforced: role {role} {what}. {file} may have been \
+                 changed without reloading the configuration: run SELECT pg_reload_conf() (or \
+                 .ci/setup-postgres as root). To run without this guarantee, set \
+                 `allow_trust = true` under [providers.pg] or JIT_TEST_PG_ALLOW_TRUST=1"
+            )))
+        }
+        None => Ok(()), // inconclusive: the next grant tries again
     }
 }
 

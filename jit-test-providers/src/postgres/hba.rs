@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use super::GROUP_ROLE;
 use super::retry::describe;
@@ -256,6 +257,43 @@ impl Hba {
                 format!("host    all   +{GROUP_ROLE}   {ip}/128   scram-sha-256")
             }
         }
+    }
+}
+
+/// Logs in as a fresh role without a password and sees what the server does: asking for
+/// one (`Some(Ok)`) is what jit-test needs; letting the role in or refusing it any other
+/// way (`Some(Err)`, with what happened) means its password, and so its expiry, is not
+/// checked. `None` when the attempt says neither (the server is busy or unreachable).
+///
+/// This checks the configuration the server has *loaded*, which `pg_hba_file_rules` (the
+/// file on disk) does not show.
+pub(crate) async fn password_required(
+    config: &tokio_postgres::Config,
+) -> Option<Result<(), String>> {
+    let timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(std::time::Duration::from_secs(5));
+    let attempt = tokio::time::timeout(timeout, config.connect(tokio_postgres::NoTls)).await;
+    match attempt.ok()? {
+        Ok(_) => Some(Err("logged in without any password".to_owned())),
+        // tokio-postgres refuses to go on once the server asked for a password.
+        Err(e) if e.as_db_error().is_none() && e.to_string().contains("password missing") => {
+            Some(Ok(()))
+        }
+        Err(e) => match e.as_db_error() {
+            Some(db)
+                if *db.code() == SqlState::TOO_MANY_CONNECTIONS
+                    || *db.code() == SqlState::CANNOT_CONNECT_NOW =>
+            {
+                None
+            }
+            Some(_) => Some(Err(format!(
+                "was refused without being asked for a password: {}",
+                describe(&e)
+            ))),
+            None => None,
+        },
     }
 }
 

@@ -102,7 +102,10 @@
 //! host    all   +jit_lease   127.0.0.1/32   scram-sha-256
 //! ```
 //!
-//! above the `trust` rules (`.ci/setup-postgres` does it). `allow_trust = true` or
+//! above the `trust` rules (`.ci/setup-postgres` does it). As `pg_hba_file_rules` shows
+//! the file, not what the server has loaded, the first role granted in each process is
+//! also tried without a password: unless the server asks for one, the role is revoked and
+//! the grant fails, asking for a reload. `allow_trust = true` or
 //! `JIT_TEST_PG_ALLOW_TRUST=1` runs anyway, without that guarantee.
 //!
 //! # Configuration
@@ -145,6 +148,7 @@ mod settings;
 use std::collections::HashMap;
 use std::error::Error;
 use std::sync::Once;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use jit_test::{
@@ -194,6 +198,8 @@ pub struct PgProvider {
     /// When each permission set was last made or refreshed by this process.
     ensured: tokio::sync::Mutex<HashMap<String, Instant>>,
     design: grant::Design,
+    /// Whether the server was seen asking a fresh role for its password.
+    auth_checked: AtomicBool,
 }
 
 impl PgProvider {
@@ -209,6 +215,7 @@ impl PgProvider {
             logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
             ensured: tokio::sync::Mutex::new(HashMap::new()),
             design: grant::Design::Group,
+            auth_checked: AtomicBool::new(false),
         }
     }
 
