@@ -30,6 +30,9 @@ pub enum Design {
     Direct,
 }
 
+/// Up to this many PBKDF2 iterations the verifier is made on the calling thread.
+const INLINE_ITERATIONS: u32 = 64;
+
 /// Name prefix of the NOLOGIN roles that hold one permission set each.
 pub(crate) const SET_PREFIX: &str = "jit_set_";
 
@@ -369,11 +372,17 @@ pub(crate) async fn grant(
         settings.connection_limit,
     )?;
     // The server stores only the SCRAM verifier: the password never reaches it (nor its
-    // logs) in clear. PBKDF2 is CPU work: off the runtime's threads, while the rest goes on.
+    // logs) in clear. PBKDF2 of thousands of iterations is CPU work: off the runtime's
+    // threads, while the rest goes on; a few iterations cost less than the hand-over.
     let password = plan.password.clone();
     let iterations = settings.scram_iterations;
-    let verifier =
-        tokio::task::spawn_blocking(move || scram::verifier(password.expose(), iterations));
+    let verifier = if iterations <= INLINE_ITERATIONS {
+        Ok(scram::verifier(password.expose(), iterations))
+    } else {
+        Err(tokio::task::spawn_blocking(move || {
+            scram::verifier(password.expose(), iterations)
+        }))
+    };
     let init = provider.init().await?;
     for db in plan.login_databases() {
         let checked = init
@@ -388,9 +397,10 @@ pub(crate) async fn grant(
             provider.warn_trust_once(&message);
         }
     }
-    plan.verifier = verifier
-        .await
-        .map_err(|e| ProviderError::failed("grant", e))?;
+    plan.verifier = match verifier {
+        Ok(verifier) => verifier,
+        Err(task) => task.await.map_err(|e| ProviderError::failed("grant", e))?,
+    };
     // Optimistic: the permission set usually exists with its privileges. If it is
     // missing, or lacks a privilege, it is (re)made and the grant tried again.
     let mut ensure: Option<Instant> = None;
