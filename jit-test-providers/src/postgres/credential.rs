@@ -138,6 +138,7 @@ impl fmt::Debug for PgGrant {
 }
 
 /// What the provider keeps to revoke a role and prove it dead.
+#[derive(Clone)]
 pub struct PgLease {
     pub(crate) role: String,
     pub(crate) config: tokio_postgres::Config,

@@ -14,7 +14,7 @@ use super::ident::{quote_ident, quote_literal};
 use super::pool::Conn;
 use super::privileges::{self, Held, Kind, Privilege, implied};
 use super::retry::{ATTEMPTS, backoff, code, describe, is_transient};
-use super::{GROUP_ROLE, LOCK_CLASS, PREFIX, PgProvider, effective, hba, revoke, scram};
+use super::{GROUP_ROLE, Inner, LOCK_CLASS, PREFIX, PgProvider, effective, hba, revoke, scram};
 
 /// How the privileges of a lease are held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,7 +360,7 @@ pub(crate) fn list(items: &[String]) -> String {
 
 /// Runs the grant: ensures the permission set, creates the role, checks, commits.
 pub(crate) async fn grant(
-    provider: &PgProvider,
+    provider: &Inner,
     request: &GrantRequest,
 ) -> Result<Granted<PgProvider>, ProviderError> {
     let settings = &provider.settings;
@@ -520,7 +520,7 @@ pub(crate) async fn grant(
 
 /// Once per process, with the first role granted: does the server, as it runs now, ask
 /// the role for its password? If not, the role is revoked and the grant fails.
-async fn check_authentication(provider: &PgProvider, role: &str) -> Result<(), ProviderError> {
+async fn check_authentication(provider: &Inner, role: &str) -> Result<(), ProviderError> {
     let config = login_config_without_password(provider.pool.config(), role);
     match hba::password_required(&config).await {
         Some(Ok(())) => {
@@ -564,7 +564,7 @@ fn grant_failed(plan: &Plan, e: &tokio_postgres::Error) -> ProviderError {
 /// the same objects. One task of the process does it at a time; a set refreshed since
 /// `failed_at` (by another task that met the same failure) is not refreshed again.
 async fn ensure_set(
-    provider: &PgProvider,
+    provider: &Inner,
     set: &PermissionSet,
     plan: &Plan,
     failed_at: Instant,

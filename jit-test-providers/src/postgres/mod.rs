@@ -147,6 +147,8 @@ mod settings;
 
 use std::collections::HashMap;
 use std::error::Error;
+use std::future::Future;
+use std::sync::Arc;
 use std::sync::Once;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -182,56 +184,85 @@ pub const REAPER_LOCK: (i32, i32) = (LOCK_CLASS, 0);
 const LOGIN_ATTEMPTS: usize = 8;
 
 /// What the provider learns about the server once.
-struct Init {
+pub(crate) struct Init {
     /// How the server authenticates, or why that could not be read.
-    hba: Result<Hba, String>,
+    pub(crate) hba: Result<Hba, String>,
 }
 
 /// The PostgreSQL provider (scheme `pg`). See the [module documentation](self).
 pub struct PgProvider {
-    settings: PgSettings,
-    pool: Pool,
+    inner: Arc<Inner>,
+}
+
+/// The provider's state, shared with the tasks it runs on the broker's runtime.
+pub(crate) struct Inner {
+    pub(crate) settings: PgSettings,
+    pub(crate) pool: Pool,
     init: OnceCell<Init>,
     trust_warning: Once,
     /// Bounds the login attempts of proofs, which each start a server process.
     logins: tokio::sync::Semaphore,
     /// When each permission set was last made or refreshed by this process.
-    ensured: tokio::sync::Mutex<HashMap<String, Instant>>,
-    design: grant::Design,
+    pub(crate) ensured: tokio::sync::Mutex<HashMap<String, Instant>>,
+    pub(crate) design: grant::Design,
     /// Whether the server was seen asking a fresh role for its password.
-    auth_checked: AtomicBool,
+    pub(crate) auth_checked: AtomicBool,
 }
 
 impl PgProvider {
     /// A provider with these settings. Connects lazily. Makes its error classification
     /// known to `assert_denied!` and `assert_unauthenticated!`.
     pub fn new(settings: PgSettings) -> PgProvider {
+        PgProvider::with_design(settings, grant::Design::Group)
+    }
+
+    fn with_design(settings: PgSettings, design: grant::Design) -> PgProvider {
         jit_test::classify::register::<PgProvider>();
         PgProvider {
-            pool: Pool::new(&settings),
-            settings,
-            init: OnceCell::new(),
-            trust_warning: Once::new(),
-            logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
-            ensured: tokio::sync::Mutex::new(HashMap::new()),
-            design: grant::Design::Group,
-            auth_checked: AtomicBool::new(false),
+            inner: Arc::new(Inner {
+                pool: Pool::new(&settings),
+                settings,
+                init: OnceCell::new(),
+                trust_warning: Once::new(),
+                logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
+                ensured: tokio::sync::Mutex::new(HashMap::new()),
+                design,
+                auth_checked: AtomicBool::new(false),
+            }),
         }
     }
 
     /// The settings in use.
     pub fn settings(&self) -> &PgSettings {
-        &self.settings
+        &self.inner.settings
     }
 
     /// An admin connection outside the pool, driven on the broker's runtime (for test
     /// fixtures and tools). Its Debug output shows no password.
     pub async fn admin_client(&self) -> Result<tokio_postgres::Client, ProviderError> {
-        self.pool.connect(None).await
+        self.inner.pool.connect(None).await
     }
+}
 
+/// Runs `work` to completion on the broker's runtime, where the admin connections are
+/// driven: one hand-over between threads each way instead of one per round trip, and
+/// never cancelled half-way (a caller that goes away leaves no transaction open on a
+/// pooled connection).
+async fn on_broker<T: Send + 'static>(
+    operation: &'static str,
+    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
+) -> Result<T, ProviderError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    jit_test::runner::broker_runtime().spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    rx.await
+        .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
+}
+
+impl Inner {
     /// Creates `jit_lease` if missing and reads how the server authenticates; once.
-    async fn init(&self) -> Result<&Init, ProviderError> {
+    pub(crate) async fn init(&self) -> Result<&Init, ProviderError> {
         self.init
             .get_or_try_init(|| async {
                 let conn = self.pool.get().await?;
@@ -280,7 +311,7 @@ impl PgProvider {
             .await
     }
 
-    fn warn_trust_once(&self, message: &str) {
+    pub(crate) fn warn_trust_once(&self, message: &str) {
         self.trust_warning.call_once(|| {
             eprintln!("jit-test: warning: allow_trust is set, continuing although: {message}");
         });
@@ -301,16 +332,39 @@ impl Provider for PgProvider {
     }
 
     async fn grant(&self, request: &GrantRequest) -> Result<Granted<Self>, ProviderError> {
-        grant::grant(self, request).await
+        let inner = Arc::clone(&self.inner);
+        let request = request.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        jit_test::runner::broker_runtime().spawn(async move {
+            let granted = grant::grant(&inner, &request).await;
+            // Nobody waits for it any more: take it back at once.
+            if let Err(Ok(granted)) = tx.send(granted) {
+                let keep = inner.settings.keep_owned_objects;
+                let _ = revoke::revoke(&inner.pool, &granted.lease.role, keep).await;
+            }
+        });
+        rx.await
+            .map_err(|_| ProviderError::failed("grant", "the provider's task panicked"))?
     }
 
     async fn revoke(&self, lease: &PgLease) -> Result<(), ProviderError> {
-        revoke::revoke(&self.pool, &lease.role, self.settings.keep_owned_objects).await
+        let inner = Arc::clone(&self.inner);
+        let role = lease.role.clone();
+        on_broker("revoke", async move {
+            let keep = inner.settings.keep_owned_objects;
+            revoke::revoke(&inner.pool, &role, keep).await
+        })
+        .await
     }
 
     async fn prove_dead(&self, lease: &PgLease) -> Result<Proof, ProviderError> {
-        let _permit = self.logins.acquire().await.expect("never closed");
-        revoke::prove_dead(lease).await
+        let inner = Arc::clone(&self.inner);
+        let lease = lease.clone();
+        on_broker("proof", async move {
+            let _permit = inner.logins.acquire().await.expect("never closed");
+            revoke::prove_dead(&lease).await
+        })
+        .await
     }
 
     fn classify(error: &(dyn Error + 'static)) -> Option<ErrorClass> {
@@ -322,7 +376,8 @@ impl Provider for PgProvider {
     }
 
     async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
-        reaper::reap(self, grace).await
+        let inner = Arc::clone(&self.inner);
+        on_broker("reap", async move { reaper::reap(&inner, grace).await }).await
     }
 
     fn grant_note(credential: &PgGrant) -> Option<String> {
@@ -348,10 +403,7 @@ pub mod __bench {
 
     /// A provider that grants privileges to each login role directly, for comparison.
     pub fn direct(settings: PgSettings) -> PgProvider {
-        PgProvider {
-            design: Design::Direct,
-            ..PgProvider::new(settings)
-        }
+        PgProvider::with_design(settings, Design::Direct)
     }
 
     /// Prepares the effective-privilege query on `client`.

@@ -13,12 +13,9 @@ use jit_test::{LeaseMeta, ProviderError};
 use super::grant::{SET_PREFIX, lock_key};
 use super::ident::quote_ident;
 use super::retry::describe;
-use super::{GROUP_ROLE, LOCK_CLASS, PREFIX, PgProvider, REAPER_LOCK, revoke};
+use super::{GROUP_ROLE, Inner, LOCK_CLASS, PREFIX, REAPER_LOCK, revoke};
 
-pub(crate) async fn reap(
-    provider: &PgProvider,
-    grace: Duration,
-) -> Result<Vec<String>, ProviderError> {
+pub(crate) async fn reap(provider: &Inner, grace: Duration) -> Result<Vec<String>, ProviderError> {
     let failed = |e: tokio_postgres::Error| ProviderError::failed("reap", describe(&e));
     // A connection of its own: the session-level lock ends with it, whatever happens.
     let lock = provider.pool.connect(None).await?;
@@ -65,7 +62,7 @@ pub(crate) async fn reap(
 /// Drops permission sets that have no members and were created more than `grace` ago,
 /// each under its exclusive advisory lock (a grant adding a member holds it shared).
 async fn reap_sets(
-    provider: &PgProvider,
+    provider: &Inner,
     lock: &tokio_postgres::Client,
     grace: Duration,
 ) -> Result<Vec<String>, ProviderError> {
