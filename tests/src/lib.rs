@@ -1,2 +1,2 @@
-//! End-to-end tests of jit-test live in `tests/`; the binaries in `src/bin` are the
-//! helper processes they start.
+//! End-to-end tests of the whole framework (in `tests/`), and the helper binaries they
+//! start (in `src/bin/`).

@@ -1,0 +1,471 @@
+//! The `pg` provider: each test gets a fresh PostgreSQL login role holding exactly the
+//! privileges of its scope, with a server-enforced expiry; afterwards the role is
+//! revoked and proven dead.
+//!
+//! ```ignore
+//! use jit_test::{jit_test, assert_denied};
+//! use jit_test_providers::postgres::PgGrant;
+//!
+//! #[jit_test(scope = "pg:select:public.orders, pg:insert:public.orders", ttl = "30s")]
+//! async fn customer_places_order(pg: PgGrant) -> anyhow::Result<()> {
+//!     let db = pg.connect().await?;
+//!     db.execute("INSERT INTO orders (sku) VALUES ('a1')", &[]).await?;
+//!     assert_denied!(db.execute("DELETE FROM orders", &[]).await);   // SQLSTATE 42501
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Scope grammar
+//!
+//! | permission | PostgreSQL privilege |
+//! |---|---|
+//! | `pg:select:public.orders` (also `insert`, `update`, `delete`, `truncate`, `references`, `trigger`) | that privilege on the table (or view) |
+//! | `pg:select(id,sku):public.orders` (also `insert`, `update`, `references`) | the privilege on those columns only |
+//! | `pg:select:app.*` | the privilege on every table of schema `app` (only where written) |
+//! | `pg:usage:sequence:public.orders_id_seq` (also `select`, `update`; `app.*`) | on the sequence |
+//! | `pg:execute:function:public.place_order` (`procedure:` for procedures; `app.*`) | `EXECUTE` |
+//! | `pg:usage:schema:app`, `pg:create:schema:app` | on the schema |
+//! | `pg:connect:database:shop` (also `create`, `temporary`) | on the database; log in there with [`PgGrant::connect_to`] |
+//!
+//! Implied, and nothing else: `USAGE` on the schema of every granted table, sequence,
+//! function or procedure, and `CONNECT` on the database the credential connects to. A
+//! table with a `serial` column needs `pg:usage:sequence:...` for `INSERT`; `create` on a
+//! schema does not imply `usage`.
+//!
+//! Names follow PostgreSQL's rules for unquoted identifiers (a letter or `_`, then
+//! letters, digits, `_`, `$`; at most 63 bytes) and, like unquoted identifiers, are folded
+//! to lower case. Tables must be written with their schema. Every name is quoted when it
+//! reaches SQL. Unknown tables, columns or functions fail the grant with PostgreSQL's own
+//! message before the test body runs.
+//!
+//! # Lifecycle
+//!
+//! - **Grant**, in one transaction: `CREATE ROLE jit_<lease> LOGIN ... CONNECTION LIMIT n
+//!   PASSWORD '<SCRAM verifier>' VALID UNTIL '<now() + ttl>' IN ROLE jit_lease,
+//!   jit_set_<hash>`, the expiry computed by the server from its own clock, and a
+//!   `COMMENT` holding the [`jit_test::LeaseMeta`] JSON. The password is 128 random bits;
+//!   the server (and its logs) only ever see its SCRAM-SHA-256 verifier.
+//! - **Privileges** are held by one NOLOGIN role per distinct permission set
+//!   (`jit_set_<hash>`), created once under an advisory lock and granted again should an
+//!   object be re-created; each login role is a member of it. Concurrent grants on one
+//!   table therefore never collide ("tuple concurrently updated"), and table ACLs do not
+//!   grow with each test. Granting to every login role directly was measured slower, alone
+//!   and concurrently (see `BENCHMARKS-postgres.md`).
+//! - **Check**, in the same transaction: what the role can *effectively* do on the
+//!   objects of the scope's schemas (`has_*_privilege`): a missing privilege is granted
+//!   again; a `deny` permission it holds fails the grant; privileges beyond the scope
+//!   (from `PUBLIC`, default privileges, group roles) are reported in
+//!   [`PgGrant::beyond_scope`] and the audit log's `granted` event, and fail the grant
+//!   with `strict = true`. Database-level privileges other than the scope's are not
+//!   reported (`PUBLIC` has `CONNECT` and `TEMPORARY` on every database by default).
+//! - **Revoke**, in one transaction: `pg_terminate_backend` on the role's sessions,
+//!   `DROP OWNED` (objects the role created go with it; where other objects depend on
+//!   them, or with `keep_owned_objects = true`, they are handed to the admin with
+//!   `REASSIGN OWNED`) in every database where it has any, `DROP ROLE`; after the commit,
+//!   any session that logged in meanwhile is ended too. Should that transaction fail, the
+//!   role is made `NOLOGIN` and its sessions ended at once, then the drop is retried
+//!   (collisions with bounded backoff, objects in other databases dropped there); a role
+//!   that does not exist counts as revoked.
+//! - **Prove dead**: log in with the old password; SQLSTATE 28P01 or 28000 is the proof.
+//! - **Reap**: roles of crashed runs whose metadata expiry plus grace has passed (by the
+//!   server's clock), and permission sets no role uses, under an advisory lock
+//!   ([`REAPER_LOCK`]).
+//!
+//! # Speed
+//!
+//! A grant costs two PBKDF2 runs of `scram_iterations` (4096 by default, as PostgreSQL's
+//! own): one here to make the verifier, one in the server, which checks every new
+//! password against the empty string. Each login costs one more, in the client. In a
+//! debug build the client's (tokio-postgres' `sha2`) is slow, about 90 ms; build it
+//! optimised in your workspace's `Cargo.toml`:
+//!
+//! ```toml
+//! [profile.dev.package.sha2]
+//! opt-level = 3
+//! [profile.dev.package.hmac]
+//! opt-level = 3
+//! ```
+//!
+//! The passwords are 128 random bits and live for one test, so PBKDF2's stretching buys
+//! them nothing; `scram_iterations = 1` halves a grant and makes logins free. Some
+//! client libraries (older JDBC drivers, for one) refuse fewer than 4096 iterations,
+//! hence the default.
+//!
+//! # The server must check passwords
+//!
+//! `VALID UNTIL` is enforced only by password authentication. Before the first grant the
+//! provider reads `pg_hba_file_rules` and finds the rule a member of `jit_lease`
+//! connecting from here would match; unless it is `scram-sha-256`, `md5` or `password`,
+//! every grant fails with the `pg_hba.conf` line to add, e.g.
+//!
+//! ```text
+//! host    all   +jit_lease   127.0.0.1/32   scram-sha-256
+//! ```
+//!
+//! above the `trust` rules (`.ci/setup-postgres` does it). As `pg_hba_file_rules` shows
+//! the file, not what the server has loaded, the first role granted in each process is
+//! also tried without a password: unless the server asks for one, the role is revoked and
+//! the grant fails, asking for a reload. `allow_trust = true` or
+//! `JIT_TEST_PG_ALLOW_TRUST=1` runs anyway, without that guarantee.
+//!
+//! # Configuration
+//!
+//! The admin connection (a superuser, or a role with `CREATEROLE` that may read
+//! `pg_hba_file_rules`) comes from `JIT_TEST_PG_URL`, else `DATABASE_URL`, else `url` in
+//! `[providers.pg]`, else `host=127.0.0.1 port=5432 user=postgres dbname=test` (the local
+//! server of the development machines). Credentials connect to the same host, port and
+//! database. `[providers.pg]` in `jit-test.toml`:
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `url` | see above | admin connection, URL or `key=value` form |
+//! | `strict` | `false` | fail a grant whose role can do more than its scope (`JIT_TEST_PG_STRICT=1`) |
+//! | `allow_trust` | `false` | run where the server would not check passwords (`JIT_TEST_PG_ALLOW_TRUST=1`) |
+//! | `connection_limit` | `10` | `CONNECTION LIMIT` of each role |
+//! | `pool_size` | `4` | admin connections kept open at most |
+//! | `connect_timeout` | `5s` | how long to wait for the server |
+//! | `keep_owned_objects` | `false` | on revoke, hand objects the role created to the admin instead of dropping them |
+//! | `scram_iterations` | `4096` | PBKDF2 iterations of the roles' SCRAM-SHA-256 verifiers (see *Speed*) |
+//!
+//! Admin connections are made lazily, once per process, on
+//! `jit_test::runner::broker_runtime()`; an unreachable server fails within
+//! `connect_timeout` with [`ProviderError::Unreachable`] naming the address and
+//! `JIT_TEST_PG_URL`.
+
+mod credential;
+mod effective;
+mod grant;
+mod hba;
+pub mod ident;
+mod pool;
+mod privileges;
+mod reaper;
+mod retry;
+mod revoke;
+mod scram;
+mod settings;
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::Once;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use jit_test::{
+    Config, ErrorClass, GrantRequest, Granted, Permission, Proof, Provider, ProviderError,
+};
+use tokio::sync::OnceCell;
+use tokio_postgres::error::{DbError, SqlState};
+
+pub use credential::{PgGrant, PgLease};
+pub use settings::{DEFAULT_URL, PgSettings, URL_VAR};
+
+use hba::Hba;
+use pool::Pool;
+use retry::describe;
+
+/// Prefix of every login role's name.
+pub const PREFIX: &str = "jit_";
+
+/// The NOLOGIN group every login role is a member of; `pg_hba.conf` names it as
+/// `+jit_lease`.
+pub const GROUP_ROLE: &str = "jit_lease";
+
+/// First key of every advisory lock the provider takes (`"jitt"`).
+pub(crate) const LOCK_CLASS: i32 = 0x6a69_7474;
+
+/// The advisory lock (`pg_advisory_lock(a, b)`) a reaper holds while it works. A session
+/// holding it keeps every reaper away (they skip rather than wait).
+pub const REAPER_LOCK: (i32, i32) = (LOCK_CLASS, 0);
+
+/// Login attempts of proofs in flight at most, per process.
+const LOGIN_ATTEMPTS: usize = 8;
+
+/// What the provider learns about the server once.
+pub(crate) struct Init {
+    /// How the server authenticates, or why that could not be read.
+    pub(crate) hba: Result<Hba, String>,
+}
+
+/// The PostgreSQL provider (scheme `pg`). See the [module documentation](self).
+pub struct PgProvider {
+    inner: Arc<Inner>,
+}
+
+/// The provider's state, shared with the tasks it runs on the broker's runtime.
+pub(crate) struct Inner {
+    pub(crate) settings: PgSettings,
+    pub(crate) pool: Pool,
+    init: OnceCell<Init>,
+    trust_warning: Once,
+    /// Bounds the login attempts of proofs, which each start a server process.
+    logins: tokio::sync::Semaphore,
+    /// When each permission set was last made or refreshed by this process.
+    pub(crate) ensured: tokio::sync::Mutex<HashMap<String, Instant>>,
+    pub(crate) design: grant::Design,
+    /// Whether the server was seen asking a fresh role for its password.
+    pub(crate) auth_checked: AtomicBool,
+}
+
+impl PgProvider {
+    /// A provider with these settings. Connects lazily. Makes its error classification
+    /// known to `assert_denied!` and `assert_unauthenticated!`.
+    pub fn new(settings: PgSettings) -> PgProvider {
+        PgProvider::with_design(settings, grant::Design::Group)
+    }
+
+    fn with_design(settings: PgSettings, design: grant::Design) -> PgProvider {
+        jit_test::classify::register::<PgProvider>();
+        PgProvider {
+            inner: Arc::new(Inner {
+                pool: Pool::new(&settings),
+                settings,
+                init: OnceCell::new(),
+                trust_warning: Once::new(),
+                logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
+                ensured: tokio::sync::Mutex::new(HashMap::new()),
+                design,
+                auth_checked: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &PgSettings {
+        &self.inner.settings
+    }
+
+    /// An admin connection outside the pool, driven on the broker's runtime (for test
+    /// fixtures and tools). Its Debug output shows no password.
+    pub async fn admin_client(&self) -> Result<tokio_postgres::Client, ProviderError> {
+        self.inner.pool.connect(None).await
+    }
+}
+
+/// Runs `work` to completion on the broker's runtime, where the admin connections are
+/// driven: one hand-over between threads each way instead of one per round trip, and
+/// never cancelled half-way (a caller that goes away leaves no transaction open on a
+/// pooled connection).
+async fn on_broker<T: Send + 'static>(
+    operation: &'static str,
+    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
+) -> Result<T, ProviderError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    jit_test::runner::broker_runtime().spawn(async move {
+        let _ = tx.send(work.await);
+    });
+    rx.await
+        .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
+}
+
+impl Inner {
+    /// Creates `jit_lease` if missing and reads how the server authenticates; once.
+    pub(crate) async fn init(&self) -> Result<&Init, ProviderError> {
+        self.init
+            .get_or_try_init(|| async {
+                let conn = self.pool.get().await?;
+                let client = conn.client();
+                let me = client
+                    .query_one(
+                        "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user",
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| ProviderError::failed("setup", describe(&e)))?;
+                if !me.get::<_, bool>(0) {
+                    return Err(ProviderError::Misconfigured(format!(
+                        "the admin role of {} ({}) can create no roles: connect as a superuser \
+                         or a role with CREATEROLE (set {URL_VAR})",
+                        self.settings.address(),
+                        self.settings.source
+                    )));
+                }
+                client
+                    .batch_execute(&format!(
+                        "BEGIN;
+                         SELECT pg_advisory_xact_lock({LOCK_CLASS}, 1);
+                         DO $jit$
+                         BEGIN
+                             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'jit_lease') THEN
+                                 CREATE ROLE jit_lease NOLOGIN;
+                                 COMMENT ON ROLE jit_lease IS
+                                     'jit-test: group of all short-lived login roles (pg_hba.conf: +jit_lease)';
+                             END IF;
+                         END
+                         $jit$;
+                         COMMIT;"
+                    ))
+                    .await
+                    .map_err(|e| ProviderError::failed("setup", describe(&e)))?;
+                // Unreadable rules fail every grant, unless allow_trust runs anyway.
+                let hba = Hba::read(client).await;
+                if let Err(message) = &hba
+                    && !self.settings.allow_trust
+                {
+                    return Err(ProviderError::Misconfigured(message.clone()));
+                }
+                Ok(Init { hba })
+            })
+            .await
+    }
+
+    pub(crate) fn warn_trust_once(&self, message: &str) {
+        self.trust_warning.call_once(|| {
+            eprintln!("jit-test: warning: allow_trust is set, continuing although: {message}");
+        });
+    }
+}
+
+impl Provider for PgProvider {
+    const SCHEME: &'static str = "pg";
+    type Credential = PgGrant;
+    type Lease = PgLease;
+
+    fn from_config(config: &Config) -> Result<Self, ProviderError> {
+        Ok(PgProvider::new(PgSettings::from_config(config)?))
+    }
+
+    fn validate(permission: &Permission) -> Result<(), String> {
+        privileges::Privilege::parse(permission).map(drop)
+    }
+
+    async fn grant(&self, request: &GrantRequest) -> Result<Granted<Self>, ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        let request = request.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        jit_test::runner::broker_runtime().spawn(async move {
+            let granted = grant::grant(&inner, &request).await;
+            // Nobody waits for it any more: take it back at once.
+            if let Err(Ok(granted)) = tx.send(granted) {
+                let keep = inner.settings.keep_owned_objects;
+                let _ = revoke::revoke(&inner.pool, &granted.lease.role, keep).await;
+            }
+        });
+        rx.await
+            .map_err(|_| ProviderError::failed("grant", "the provider's task panicked"))?
+    }
+
+    async fn revoke(&self, lease: &PgLease) -> Result<(), ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        let role = lease.role.clone();
+        on_broker("revoke", async move {
+            let keep = inner.settings.keep_owned_objects;
+            revoke::revoke(&inner.pool, &role, keep).await
+        })
+        .await
+    }
+
+    async fn prove_dead(&self, lease: &PgLease) -> Result<Proof, ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        let lease = lease.clone();
+        on_broker("proof", async move {
+            let _permit = inner.logins.acquire().await.expect("never closed");
+            revoke::prove_dead(&lease).await
+        })
+        .await
+    }
+
+    fn classify(error: &(dyn Error + 'static)) -> Option<ErrorClass> {
+        let db = match error.downcast_ref::<tokio_postgres::Error>() {
+            Some(e) => e.as_db_error()?,
+            None => error.downcast_ref::<DbError>()?,
+        };
+        Some(classify_code(db.code()))
+    }
+
+    async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        on_broker("reap", async move { reaper::reap(&inner, grace).await }).await
+    }
+}
+
+/// The provider's own statements, for the benchmark (`benches/pg_lifecycle.rs`) to send
+/// over a plain connection as its floor. Not a public API.
+#[doc(hidden)]
+pub mod __bench {
+    use jit_test::{GrantRequest, Secret};
+    use tokio_postgres::{Client, Statement};
+
+    pub use super::grant::Design;
+    use super::{PgProvider, PgSettings};
+
+    /// A provider that grants privileges to each login role directly, for comparison.
+    pub fn direct(settings: PgSettings) -> PgProvider {
+        PgProvider::with_design(settings, Design::Direct)
+    }
+
+    /// Prepares the effective-privilege query on `client`.
+    pub async fn prepare(client: &Client) -> Statement {
+        client
+            .prepare(super::effective::QUERY)
+            .await
+            .expect("prepare")
+    }
+
+    /// Runs the provider's grant transaction on `client`, computing the SCRAM verifier
+    /// (`iterations`) on the calling thread, and commits. Returns the role and its password.
+    pub async fn grant(
+        client: &Client,
+        effective: &Statement,
+        request: &GrantRequest,
+        database: &str,
+        design: Design,
+        iterations: u32,
+    ) -> (String, Secret) {
+        let mut plan = super::grant::Plan::new(request, database, design, 10).expect("plan");
+        plan.verifier = super::scram::verifier(plan.password.expose(), iterations);
+        plan.run(client, effective).await.expect("grant");
+        client.batch_execute("COMMIT").await.expect("commit");
+        (plan.role.clone(), plan.password.clone())
+    }
+
+    /// The revocation batch.
+    pub fn revoke_sql(role: &str) -> String {
+        super::revoke::revoke_sql(role, false)
+    }
+}
+
+/// 42501 is a denial; 28P01 and 28000 are authentication failures.
+fn classify_code(code: &SqlState) -> ErrorClass {
+    if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        ErrorClass::Denied
+    } else if *code == SqlState::INVALID_PASSWORD
+        || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    {
+        ErrorClass::Unauthenticated
+    } else {
+        ErrorClass::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_classify() {
+        assert_eq!(
+            classify_code(&SqlState::INSUFFICIENT_PRIVILEGE),
+            ErrorClass::Denied
+        );
+        assert_eq!(
+            classify_code(&SqlState::INVALID_PASSWORD),
+            ErrorClass::Unauthenticated
+        );
+        assert_eq!(
+            classify_code(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION),
+            ErrorClass::Unauthenticated
+        );
+        assert_eq!(classify_code(&SqlState::UNDEFINED_TABLE), ErrorClass::Other);
+    }
+
+    #[test]
+    fn validate_accepts_the_grammar_and_explains_rejections() {
+        let ok = |s: &str| PgProvider::validate(&s.parse().unwrap());
+        assert_eq!(ok("pg:select(id,sku):public.orders"), Ok(()));
+        assert_eq!(ok("pg:usage:sequence:public.orders_id_seq"), Ok(()));
+        assert!(ok("pg:fly:public.orders").unwrap_err().contains("select"));
+    }
+}

@@ -1,0 +1,179 @@
+//! The admin connections: a small pool, made lazily, living on the broker's runtime.
+//!
+//! Every admin connection is opened *and* driven on `jit_test::runner::broker_runtime()`,
+//! which lives as long as the process, so a provider used from any runtime (the broker's,
+//! a `#[tokio::test]`'s, a benchmark's) never holds a connection bound to a runtime that
+//! has gone away.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jit_test::ProviderError;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::settings::{PgSettings, URL_VAR, address};
+
+/// Settings of every admin session.
+const ADMIN_SESSION: &str = "SET plan_cache_mode = force_generic_plan; \
+                             SET lock_timeout = '10s'; SET statement_timeout = '60s'";
+
+/// A pool of admin connections.
+pub(crate) struct Pool {
+    config: tokio_postgres::Config,
+    source: &'static str,
+    timeout: Duration,
+    idle: Mutex<Vec<Idle>>,
+    permits: Semaphore,
+}
+
+/// An idle connection and the statement prepared on it, if any.
+type Idle = (Client, Option<Statement>);
+
+/// A connection taken from the pool; it goes back when dropped unless marked broken.
+pub(crate) struct Conn<'a> {
+    client: Option<Client>,
+    /// The effective-privilege query, prepared once per connection.
+    effective: Option<Statement>,
+    pool: &'a Pool,
+    broken: bool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Conn<'_> {
+    /// The client.
+    pub(crate) fn client(&self) -> &Client {
+        self.client.as_ref().expect("present until dropped")
+    }
+
+    /// The effective-privilege query, prepared on this connection.
+    pub(crate) async fn effective(&mut self) -> Result<Statement, tokio_postgres::Error> {
+        if self.effective.is_none() {
+            let statement = self.client().prepare(super::effective::QUERY).await?;
+            self.effective = Some(statement);
+        }
+        Ok(self.effective.clone().expect("prepared"))
+    }
+
+    /// Keeps the connection out of the pool (after an error left it in an unknown state).
+    pub(crate) fn discard(&mut self) {
+        self.broken = true;
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && !self.broken
+            && !client.is_closed()
+        {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((client, self.effective.take()));
+        }
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(settings: &PgSettings) -> Pool {
+        Pool {
+            config: settings.admin.clone(),
+            source: settings.source,
+            timeout: settings.connect_timeout,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(settings.pool_size),
+        }
+    }
+
+    /// The admin connection's configuration.
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// Takes an idle connection or opens one, waiting while `pool_size` are in use.
+    pub(crate) async fn get(&self) -> Result<Conn<'_>, ProviderError> {
+        let permit = self.permits.acquire().await.expect("never closed");
+        let idle = loop {
+            let candidate = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match candidate {
+                Some((client, _)) if client.is_closed() => continue,
+                other => break other,
+            }
+        };
+        let (client, effective) = match idle {
+            Some(idle) => idle,
+            None => (self.connect(None).await?, None),
+        };
+        Ok(Conn {
+            client: Some(client),
+            effective,
+            pool: self,
+            broken: false,
+            _permit: permit,
+        })
+    }
+
+    /// Opens an admin connection outside the pool, to `database` if given.
+    pub(crate) async fn connect(&self, database: Option<&str>) -> Result<Client, ProviderError> {
+        let mut config = self.config.clone();
+        if let Some(database) = database {
+            config.dbname(database);
+        }
+        connect_on_broker_runtime(config, self.timeout, self.source).await
+    }
+}
+
+/// Connects with `config` on the broker's runtime and keeps the connection driven there.
+pub(crate) async fn connect_on_broker_runtime(
+    config: tokio_postgres::Config,
+    timeout: Duration,
+    source: &'static str,
+) -> Result<Client, ProviderError> {
+    let address = address(&config);
+    let unreachable = |reason: String| ProviderError::Unreachable {
+        system: "PostgreSQL",
+        address: address.clone(),
+        setting: URL_VAR,
+        reason: format!("{reason} (the address comes from {source})"),
+    };
+    // Startup and authentication are bounded too, not only the TCP connect.
+    let attempt = jit_test::runner::broker_runtime().spawn(async move {
+        match tokio::time::timeout(timeout + Duration::from_secs(1), config.connect(NoTls)).await {
+            Err(_) => Err(None),
+            Ok(Err(e)) => Err(Some(e)),
+            Ok(Ok((client, connection))) => {
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                // One plan for the effective-privilege query, made once per connection;
+                // no admin statement waits on a lock or runs forever.
+                match client.batch_execute(ADMIN_SESSION).await {
+                    Ok(()) => Ok(client),
+                    Err(e) => Err(Some(e)),
+                }
+            }
+        }
+    });
+    match attempt.await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(None)) => Err(unreachable(format!(
+            "no answer within {}",
+            humantime::format_duration(timeout)
+        ))),
+        Ok(Err(Some(e))) => match e.as_db_error() {
+            Some(db) => Err(ProviderError::Failed {
+                operation: "admin login",
+                message: format!(
+                    "{} (SQLSTATE {}) at {address}; the admin connection comes from {source}: \
+                     give it a superuser or a role with CREATEROLE (set {URL_VAR})",
+                    db.message(),
+                    db.code().code()
+                ),
+            }),
+            None => Err(unreachable(e.to_string())),
+        },
+        Err(join) => Err(unreachable(format!("the connection task failed: {join}"))),
+    }
+}
