@@ -375,10 +375,7 @@ impl Broker {
             beyond.lease = Some(request.lease_id.clone());
             beyond.principal = Some(granted.principal.clone());
             beyond.permissions = granted.beyond_scope.clone();
-            beyond.detail = Some(format!(
-                "holds beyond its scope: {}",
-                granted.beyond_scope.join(", ")
-            ));
+            beyond.detail = Some(granted.beyond_scope.join(", "));
             events.push(beyond);
         }
         self.record(&events);

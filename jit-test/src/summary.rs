@@ -11,6 +11,9 @@ use std::sync::Once;
 use crate::config::Config;
 use crate::report;
 
+/// How many problems the terminal summary lists; the report has them all.
+const SHOWN_PROBLEMS: usize = 10;
+
 unsafe extern "C" {
     /// The C library's exit hook registration; libtest ends with `process::exit`, which
     /// runs these hooks.
@@ -58,8 +61,15 @@ pub fn summarize(log: &Path, run_id: Option<&str>) -> String {
     }
     report.html = Some(dir.join("report.html"));
     let mut text = report.summary_line() + "\n";
-    for problem in report.problems() {
+    let problems = report.problems();
+    for problem in problems.iter().take(SHOWN_PROBLEMS) {
         text += &format!("jit-test:   {problem}\n");
+    }
+    if problems.len() > SHOWN_PROBLEMS {
+        text += &format!(
+            "jit-test:   ... and {} more: see the report\n",
+            problems.len() - SHOWN_PROBLEMS
+        );
     }
     text
 }

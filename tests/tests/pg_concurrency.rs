@@ -25,7 +25,8 @@ async fn admin() -> Client {
         .batch_execute(
             "SELECT pg_advisory_xact_lock(4242, 4);
              CREATE SCHEMA IF NOT EXISTS jit_e2e;
-             CREATE TABLE IF NOT EXISTS jit_e2e.orders (id serial PRIMARY KEY, sku text NOT NULL);",
+             CREATE TABLE IF NOT EXISTS jit_e2e.orders (id serial PRIMARY KEY, sku text NOT NULL);
+             DROP TABLE IF EXISTS jit_e2e.public_notes;",
         )
         .await
         .expect("fixtures");

@@ -35,8 +35,11 @@ async fn admin() -> Client {
             "SELECT pg_advisory_xact_lock(4242, 4);
              CREATE SCHEMA IF NOT EXISTS jit_e2e;
              CREATE TABLE IF NOT EXISTS jit_e2e.orders (id serial PRIMARY KEY, sku text NOT NULL);
-             CREATE TABLE IF NOT EXISTS jit_e2e.public_notes (note text);
-             GRANT SELECT ON jit_e2e.public_notes TO PUBLIC;",
+             DROP TABLE IF EXISTS jit_e2e.public_notes;
+             CREATE SCHEMA IF NOT EXISTS jit_e2e_shared;
+             CREATE TABLE IF NOT EXISTS jit_e2e_shared.archive (sku text);
+             CREATE TABLE IF NOT EXISTS jit_e2e_shared.public_notes (note text);
+             GRANT SELECT ON jit_e2e_shared.public_notes TO PUBLIC;",
         )
         .await
         .expect("fixtures");
@@ -207,15 +210,15 @@ fn a_denied_permission_the_role_would_hold_fails_before_the_body_runs() {
     static RAN: AtomicBool = AtomicBool::new(false);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         Test::new("pg_e2e::deny")
-            .scope(SCOPE)
-            .deny("pg:select:jit_e2e.public_notes")
+            .scope("pg:select:jit_e2e_shared.archive")
+            .deny("pg:select:jit_e2e_shared.public_notes")
             .run(|(_pg,): (PgGrant,)| async move {
                 RAN.store(true, Ordering::SeqCst);
             })
     }));
     let text = panic_text(outcome.expect_err("the grant fails").as_ref());
     assert!(
-        text.contains("denied permission pg:select:jit_e2e.public_notes"),
+        text.contains("denied permission pg:select:jit_e2e_shared.public_notes"),
         "{text}"
     );
     assert!(!RAN.load(Ordering::SeqCst));
@@ -228,7 +231,7 @@ fn privileges_beyond_the_scope_are_written_to_the_audit_log() {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let inner = Arc::clone(&seen);
     Test::new(name.clone())
-        .scope("pg:select:jit_e2e.orders")
+        .scope("pg:select:jit_e2e_shared.archive")
         .run(move |(pg,): (PgGrant,)| {
             let inner = Arc::clone(&inner);
             async move {
@@ -237,7 +240,7 @@ fn privileges_beyond_the_scope_are_written_to_the_audit_log() {
         });
     let beyond = seen.lock().unwrap().clone();
     assert!(
-        beyond.contains(&"pg:select:jit_e2e.public_notes".to_owned()),
+        beyond.contains(&"pg:select:jit_e2e_shared.public_notes".to_owned()),
         "{beyond:?}"
     );
     let log = std::fs::read_to_string(jit_test::Broker::global().audit().path()).unwrap();
@@ -248,7 +251,7 @@ fn privileges_beyond_the_scope_are_written_to_the_audit_log() {
         })
         .expect("a beyond_scope event");
     assert!(
-        event.contains("holds beyond its scope: pg:select:jit_e2e.public_notes"),
+        event.contains("\"detail\":\"pg:select:jit_e2e_shared.public_notes\""),
         "{event}"
     );
 }

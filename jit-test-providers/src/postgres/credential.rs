@@ -12,7 +12,7 @@ use super::PgProvider;
 /// A short-lived PostgreSQL login role holding exactly the privileges of the test's
 /// `pg` scope. `Debug` shows the role, never the password.
 ///
-/// ```ignore
+/// ```text
 /// #[jit_test(scope = "pg:select:public.orders")]
 /// async fn reads_orders(pg: PgGrant) -> anyhow::Result<()> {
 ///     let db = pg.connect().await?;

@@ -2,7 +2,7 @@
 //! privileges of its scope, with a server-enforced expiry; afterwards the role is
 //! revoked and proven dead.
 //!
-//! ```ignore
+//! ```text
 //! use jit_test::{jit_test, assert_denied};
 //! use jit_test_providers::postgres::PgGrant;
 //!
@@ -55,7 +55,7 @@
 //!   objects of the scope's schemas (`has_*_privilege`): a missing privilege is granted
 //!   again; a `deny` permission it holds fails the grant; privileges beyond the scope
 //!   (from `PUBLIC`, default privileges, group roles) are reported in
-//!   [`PgGrant::beyond_scope`] and the audit log's `granted` event, and fail the grant
+//!   [`PgGrant::beyond_scope`] and the audit log (a `beyond_scope` event), and fail the grant
 //!   with `strict = true`. Database-level privileges other than the scope's are not
 //!   reported (`PUBLIC` has `CONNECT` and `TEMPORARY` on every database by default).
 //! - **Revoke**, in one transaction: `pg_terminate_backend` on the role's sessions,
