@@ -151,6 +151,9 @@ async fn a_grant_works_within_its_scope_and_is_denied_outside() {
         .await
         .unwrap();
     let pg: &PgGrant = &granted.credential;
+    // The first grant saw the server ask a fresh role for its password; later grants of
+    // this process do not try again.
+    assert!(jit_test_providers::postgres::__bench::auth_checked(&p));
     assert!(pg.role().starts_with("jit_pt"));
     let password = String::from_utf8(pg.config().get_password().unwrap().to_vec()).unwrap();
     assert_eq!(password.len(), 22, "128 random bits, base64url");

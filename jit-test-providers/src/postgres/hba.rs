@@ -278,9 +278,7 @@ pub(crate) async fn password_required(
     match attempt.ok()? {
         Ok(_) => Some(Err("logged in without any password".to_owned())),
         // tokio-postgres refuses to go on once the server asked for a password.
-        Err(e) if e.as_db_error().is_none() && e.to_string().contains("password missing") => {
-            Some(Ok(()))
-        }
+        Err(e) if e.as_db_error().is_none() && asked_for_password(&e) => Some(Ok(())),
         Err(e) => match e.as_db_error() {
             Some(db)
                 if *db.code() == SqlState::TOO_MANY_CONNECTIONS
@@ -295,6 +293,19 @@ pub(crate) async fn password_required(
             None => None,
         },
     }
+}
+
+/// Whether a client error is tokio-postgres' "password missing": the server asked for
+/// a password the configuration does not have.
+fn asked_for_password(error: &tokio_postgres::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.to_string().contains("password missing") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn in_network(client: IpAddr, network: IpAddr, mask: Option<IpAddr>) -> bool {

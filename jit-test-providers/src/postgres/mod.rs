@@ -421,6 +421,15 @@ pub mod __bench {
         (plan.role.clone(), plan.password.clone())
     }
 
+    /// Whether `provider` saw the server ask a fresh role for its password (after its
+    /// first grant).
+    pub fn auth_checked(provider: &PgProvider) -> bool {
+        provider
+            .inner
+            .auth_checked
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The revocation batch.
     pub fn revoke_sql(role: &str) -> String {
         super::revoke::revoke_sql(role, false)
