@@ -249,24 +249,33 @@ impl Broker {
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert_with(HashSet::new)
             .insert(TypeId::of::<P>());
-        if !first {
-            return;
+        if first && let Err(e) = self.reap(provider, self.config.reap_grace).await {
+            eprintln!("jit-test: warning: the {} reaper failed: {e}", P::SCHEME);
         }
-        match provider.reap(self.config.reap_grace).await {
-            Ok(names) if !names.is_empty() => {
-                let events: Vec<Event> = names
-                    .into_iter()
-                    .map(|name| {
-                        let mut e = Event::new(EventKind::Reaped, &self.config.run_id, P::SCHEME);
-                        e.principal = Some(name);
-                        e
-                    })
-                    .collect();
-                self.record(&events);
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!("jit-test: warning: the {} reaper failed: {e}", P::SCHEME),
+    }
+
+    /// Removes principals of `provider` left behind by crashed runs (expired more than
+    /// `grace` ago; see [`Provider::reap`]) and records each removal in the audit log,
+    /// which closes the crashed lease there. The broker does this with the configured
+    /// grace before its first grant from each provider.
+    pub async fn reap<P: Provider>(
+        &self,
+        provider: &P,
+        grace: Duration,
+    ) -> Result<Vec<String>, ProviderError> {
+        let names = provider.reap(grace).await?;
+        let events: Vec<Event> = names
+            .iter()
+            .map(|name| {
+                let mut e = Event::new(EventKind::Reaped, &self.config.run_id, P::SCHEME);
+                e.principal = Some(name.clone());
+                e
+            })
+            .collect();
+        if !events.is_empty() {
+            self.record(&events);
         }
+        Ok(names)
     }
 
     /// Asks for `ask.permissions` (all of `P::SCHEME`; possibly none, for a principal

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jit_test::{Provider, Secret, Test, assert_unauthenticated};
+use jit_test::{Secret, Test, assert_unauthenticated};
 use jit_test_providers::postgres::{PgGrant, PgProvider, REAPER_LOCK};
 use tokio_postgres::{Client, NoTls};
 
@@ -79,10 +79,13 @@ fn a_test_killed_with_sigkill_leaves_a_role_that_expires_and_is_reaped() {
     ));
     std::fs::create_dir(&dir).unwrap();
     let secret_file = dir.join("url");
+    // The victim keeps an audit log of its own, which the crash leaves open.
+    let audit_log = dir.join("audit.jsonl");
     let ttl_secs = 5;
     let mut child = Command::new(env!("CARGO_BIN_EXE_pg_victim"))
         .arg(ttl_secs.to_string())
         .env("PG_VICTIM_SECRET_FILE", &secret_file)
+        .env("JIT_TEST_AUDIT_LOG", &audit_log)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the victim");
@@ -102,7 +105,15 @@ fn a_test_killed_with_sigkill_leaves_a_role_that_expires_and_is_reaped() {
     let status = child.wait().unwrap();
     assert!(!status.success());
     let url = Secret::new(std::fs::read_to_string(&secret_file).unwrap());
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_file(&secret_file).unwrap();
+    let open = jit_test::audit::verify(&audit_log).unwrap();
+    assert!(
+        open.problems.iter().any(|p| p.contains(&format!(
+            "{role} granted to pg_victim::killed_mid_test was never revoked or reaped"
+        ))),
+        "{:?}",
+        open.problems
+    );
     let config: tokio_postgres::Config = url.expose().parse().unwrap();
 
     rt.block_on(async {
@@ -145,14 +156,31 @@ fn a_test_killed_with_sigkill_leaves_a_role_that_expires_and_is_reaped() {
             .await
             .unwrap();
 
-        // The next reap removes it (another process may hold the reaper lock a while).
+        // The next reap removes it (another process may hold the reaper lock a while),
+        // and records it in the audit log, which closes the crashed lease there.
+        let mut settings = jit_test::Config::global().clone();
+        settings.audit_log = audit_log.clone();
+        let broker = jit_test::Broker::new(settings);
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut reaped = Vec::new();
         while role_exists(&admin, &role).await {
             assert!(Instant::now() < deadline, "{role} was not reaped");
-            provider().reap(Duration::ZERO).await.unwrap();
+            reaped.extend(
+                broker
+                    .reap(provider().as_ref(), Duration::ZERO)
+                    .await
+                    .unwrap(),
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        assert!(
+            reaped.contains(&role),
+            "another process reaped {role}: {reaped:?}"
+        );
     });
+    let closed = jit_test::audit::verify(&audit_log).unwrap();
+    assert!(closed.is_ok(), "{:?}", closed.problems);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
