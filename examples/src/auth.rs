@@ -65,7 +65,14 @@ pub enum ServiceError {
     InsufficientScope(&'static str),
     /// No such order: 404.
     NotFound,
-    /// The store failed: 500, with the details kept out of the answer.
+    /// The store failed: 500, with the details kept out of the answer (they go to the
+    /// service's log).
+    ///
+    /// That includes a database that refuses the service's own role a privilege
+    /// (PostgreSQL's SQLSTATE 42501), deliberately: the caller's token allowed the request,
+    /// so a 403 would tell the caller that *they* may not do it, when the service is
+    /// deployed with too few rights. That is the operator's problem, which a 5xx reports
+    /// to them; the caller can do nothing about it. `tests/orders_pg.rs` asserts it.
     Store(StoreError),
 }
 

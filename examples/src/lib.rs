@@ -47,6 +47,50 @@
 //! `cargo nextest run -p examples`: the token authority is in-process, nothing to set up.
 //!
 //! Orders live behind the [`OrderStore`] trait; [`MemoryStore`] keeps them in memory.
+//!
+//! ## On PostgreSQL
+//!
+//! With the `postgres` feature, `PgStore` keeps them in table `examples.orders`, and
+//! `AppState::postgres(verifier, client)` builds the service on a `tokio_postgres`
+//! connection. The service needs no DDL: `store::migrate(&admin)` creates the schema and
+//! table (idempotent, serialised by an advisory lock) and runs with an admin connection;
+//! the service's role needs only the table privileges of the statements it sends.
+//!
+//! `tests/orders_pg.rs` runs the service as each test's short-lived database role and
+//! calls it with the test's token, each test with the least `pg` scope it needs:
+//!
+//! | the service | `pg` scope |
+//! |---|---|
+//! | lists orders | `pg:select:examples.orders` |
+//! | places them (`INSERT ... RETURNING`) | also `pg:insert:examples.orders`, `pg:usage:sequence:examples.orders_id_seq` |
+//! | deletes them | `pg:select:examples.orders`, `pg:delete:examples.orders` |
+//!
+//! A role without a privilege fails the statement with SQLSTATE 42501 (`assert_denied!`
+//! recognises it); the service answers 500 then, not 403, as the caller was allowed and
+//! the deployment is at fault ([`ServiceError::Store`]). After each test the role is
+//! dropped and its password refused (`assert_unauthenticated!`). The tables must exist
+//! when a scope naming them is granted, so these tests migrate first, then run with
+//! `jit_test::Test`:
+//!
+//! ```text
+//! #[test]
+//! fn customer_places_an_order() {
+//!     migrate_as_admin(); // store::migrate(&jit_test::provider::<PgProvider>()?.admin_client().await?)
+//!     Test::new("orders_pg::customer_places_an_order")
+//!         .scope("token:write:orders, pg:select:examples.orders, pg:insert:examples.orders, \
+//!                 pg:usage:sequence:examples.orders_id_seq")
+//!         .deny("pg:delete:examples.orders")
+//!         .run(|(token, pg): (TokenGrant, PgGrant)| async move {
+//!             let server = serve(AppState::postgres(verifier, pg.connect().await?)).await?;
+//!             Client::new(server.addr(), token.token()).place_order("a1").await?;
+//!             anyhow::Ok(())
+//!         });
+//! }
+//! ```
+//!
+//! Run them with `cargo test -p examples --features postgres` and a server at
+//! `JIT_TEST_PG_URL` (default `host=127.0.0.1 user=postgres dbname=test`) that checks
+//! passwords (see jit-test-providers' `postgres` module).
 
 pub mod auth;
 pub mod client;
@@ -65,6 +109,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use auth::{Caller, ServiceError};
+#[cfg(feature = "postgres")]
+pub use store::PgStore;
 pub use store::{MemoryStore, Order, OrderStore, StoreError};
 
 /// What every request handler shares: how to check tokens, and where orders live.
@@ -97,6 +143,16 @@ impl AppState<MemoryStore> {
     /// A service that checks tokens with `verifier` and starts with no orders.
     pub fn in_memory(verifier: Verifier) -> AppState<MemoryStore> {
         AppState::new(verifier, MemoryStore::default())
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl AppState<PgStore> {
+    /// A service that checks tokens with `verifier` and keeps orders in PostgreSQL, table
+    /// `examples.orders`, through `client` (see [`PgStore`] for the privileges its role
+    /// needs).
+    pub fn postgres(verifier: Verifier, client: tokio_postgres::Client) -> AppState<PgStore> {
+        AppState::new(verifier, PgStore::new(client))
     }
 }
 

@@ -1,10 +1,16 @@
-//! Where orders live: the [`OrderStore`] seam and its in-memory implementation.
+//! Where orders live: the [`OrderStore`] seam, its in-memory implementation and, with the
+//! `postgres` feature, `PgStore` (module `pg`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "postgres")]
+pub use pg::{PgStore, migrate};
 
 /// An order, as stored and as the API shows it: `{"id": 1, "sku": "a1"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,7 +21,8 @@ pub struct Order {
     pub sku: String,
 }
 
-/// Why a store operation failed (a database error, say). The service answers 500.
+/// Why a store operation failed (a database error, say, a refused privilege included).
+/// The service answers 500.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Storage for orders. The service is generic over it, so a database-backed store can
