@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use jit_test::Test;
 use jit_test_providers::token::{TokenAuthority, TokenError, TokenGrant};
+use tests::panic_text;
 
 /// Runs `test` with a body that records its token and then does `then`; returns the
 /// failure message (if the test failed) and the token.
@@ -21,13 +22,7 @@ fn run_capturing(test: Test, then: impl Fn() + Send + Sync + 'static) -> (Option
             then();
         })
     }));
-    let message = result.err().map(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    });
+    let message = result.err().map(|payload| panic_text(payload.as_ref()));
     let token = seen.lock().unwrap().clone();
     (message, token)
 }
@@ -106,10 +101,7 @@ fn a_failing_result_fails_the_test_with_its_error_and_revokes() {
             })
     }));
     let payload = result.expect_err("an Err must fail the test");
-    let message = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let message = panic_text(payload.as_ref());
     assert!(message.contains("the order total is wrong"), "{message}");
     assert_revoked(&seen.lock().unwrap());
 }
@@ -122,10 +114,7 @@ fn a_scope_the_provider_rejects_fails_before_anything_is_granted() {
             .run(|(_token,): (TokenGrant,)| async {})
     });
     let payload = result.expect_err("an invalid permission must fail");
-    let message = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let message = panic_text(payload.as_ref());
     assert!(
         message.contains("permission `token:read(id):orders` rejected"),
         "{message}"

@@ -5,33 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use jit_test::{Test, assert_denied};
-use jit_test_providers::postgres::{PgGrant, PgProvider};
+use jit_test_providers::postgres::PgGrant;
 use tokio_postgres::Client;
 
-const SCOPE: &str = "pg:select:jit_e2e.orders, pg:insert:jit_e2e.orders, \
-                     pg:usage:sequence:jit_e2e.orders_id_seq";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn admin() -> Client {
-    let provider = jit_test::provider::<PgProvider>().expect("the pg provider");
-    let client = provider.admin_client().await.expect("admin connection");
-    client
-        .batch_execute(
-            "SELECT pg_advisory_xact_lock(4242, 4);
-             CREATE SCHEMA IF NOT EXISTS jit_e2e;
-             CREATE TABLE IF NOT EXISTS jit_e2e.orders (id serial PRIMARY KEY, sku text NOT NULL);
-             DROP TABLE IF EXISTS jit_e2e.public_notes;",
-        )
-        .await
-        .expect("fixtures");
-    client
-}
+use tests::{PG_SCOPE as SCOPE, panic_text, pg_admin as admin, runtime};
 
 /// Login roles of this process still on the server (lease ids hold the pid).
 async fn my_login_roles(admin: &Client) -> Vec<String> {
@@ -46,14 +23,6 @@ async fn my_login_roles(admin: &Client) -> Vec<String> {
         .iter()
         .map(|r| r.get(0))
         .collect()
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default()
 }
 
 #[test]

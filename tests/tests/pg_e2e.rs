@@ -10,41 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jit_test::{Secret, Test, assert_unauthenticated};
-use jit_test_providers::postgres::{PgGrant, PgProvider, REAPER_LOCK};
+use jit_test_providers::postgres::{PgGrant, REAPER_LOCK};
 use tokio_postgres::{Client, NoTls};
 
-const SCOPE: &str = "pg:select:jit_e2e.orders, pg:insert:jit_e2e.orders, \
-                     pg:usage:sequence:jit_e2e.orders_id_seq";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn provider() -> Arc<PgProvider> {
-    jit_test::provider::<PgProvider>().expect("the pg provider builds from the configuration")
-}
-
-/// An admin connection, with the fixtures in place.
-async fn admin() -> Client {
-    let client = provider().admin_client().await.expect("admin connection");
-    client
-        .batch_execute(
-            "SELECT pg_advisory_xact_lock(4242, 4);
-             CREATE SCHEMA IF NOT EXISTS jit_e2e;
-             CREATE TABLE IF NOT EXISTS jit_e2e.orders (id serial PRIMARY KEY, sku text NOT NULL);
-             DROP TABLE IF EXISTS jit_e2e.public_notes;
-             CREATE SCHEMA IF NOT EXISTS jit_e2e_shared;
-             CREATE TABLE IF NOT EXISTS jit_e2e_shared.archive (sku text);
-             CREATE TABLE IF NOT EXISTS jit_e2e_shared.public_notes (note text);
-             GRANT SELECT ON jit_e2e_shared.public_notes TO PUBLIC;",
-        )
-        .await
-        .expect("fixtures");
-    client
-}
+use tests::{PG_SCOPE as SCOPE, panic_text, pg_admin as admin, pg_provider as provider, runtime};
 
 async fn role_exists(admin: &Client, role: &str) -> bool {
     admin
@@ -58,14 +27,6 @@ async fn login(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(connection);
     Ok(client)
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default()
 }
 
 #[test]
