@@ -414,7 +414,9 @@ impl Broker {
             tokio::spawn(async move {
                 tokio::time::sleep_until(deadline.into()).await;
                 state.expired.store(true, Ordering::SeqCst);
-                let _ = state.revoke(EventKind::Expired).await;
+                if let Ok(events) = state.revoke(true).await {
+                    state.record(&events);
+                }
             })
         };
         Ok(Lease {
@@ -445,8 +447,8 @@ impl<P: Provider> LeaseState<P> {
         event
     }
 
-    fn record(&self, event: Event) {
-        if let Err(e) = self.audit.append(&[event]) {
+    fn record(&self, events: &[Event]) {
+        if let Err(e) = self.audit.append(events) {
             eprintln!(
                 "jit-test: cannot write the audit log {}: {e}",
                 self.audit.path().display()
@@ -454,15 +456,18 @@ impl<P: Provider> LeaseState<P> {
         }
     }
 
-    /// Revokes once (later calls return at once), retrying with backoff; `kind` is the
-    /// event recorded first (`Expired` when the watchdog does it).
-    async fn revoke(&self, kind: EventKind) -> Result<(), ProviderError> {
+    /// Revokes once (later calls return at once, with no events), retrying with backoff.
+    /// Returns the events to record: `Revoked`, after `Expired` when the watchdog revokes
+    /// (`expired`). A revocation that gives up is recorded at once.
+    async fn revoke(&self, expired: bool) -> Result<Vec<Event>, ProviderError> {
         let mut revoked = self.revoked.lock().await;
         if *revoked {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        if kind == EventKind::Expired {
-            self.record(self.event(kind, Some("ttl reached while the test ran".into())));
+        let mut events = Vec::with_capacity(2);
+        if expired {
+            let note = "ttl reached while the test ran";
+            events.push(self.event(EventKind::Expired, Some(note.into())));
         }
         let mut delay = Duration::from_millis(50);
         let mut attempt = 1;
@@ -470,8 +475,8 @@ impl<P: Provider> LeaseState<P> {
             match self.provider.revoke(&self.lease).await {
                 Ok(()) => {
                     *revoked = true;
-                    self.record(self.event(EventKind::Revoked, None));
-                    return Ok(());
+                    events.push(self.event(EventKind::Revoked, None));
+                    return Ok(events);
                 }
                 Err(e) if attempt < REVOKE_ATTEMPTS => {
                     eprintln!(
@@ -483,7 +488,8 @@ impl<P: Provider> LeaseState<P> {
                     attempt += 1;
                 }
                 Err(e) => {
-                    self.record(self.event(EventKind::RevokeFailed, Some(e.to_string())));
+                    events.push(self.event(EventKind::RevokeFailed, Some(e.to_string())));
+                    self.record(&events);
                     return Err(e);
                 }
             }
@@ -529,27 +535,28 @@ impl<P: Provider> Lease<P> {
             step,
             source,
         };
-        state
-            .revoke(EventKind::Revoked)
-            .await
-            .map_err(|e| fail("revoke", e))?;
-        match state.provider.prove_dead(&state.lease).await {
+        // Recorded with the proof's outcome, in one append.
+        let mut events = state.revoke(false).await.map_err(|e| fail("revoke", e))?;
+        let proof = state.provider.prove_dead(&state.lease).await;
+        match &proof {
             Ok(Proof::Refused(how)) => {
-                state.record(state.event(EventKind::ProvenDead, Some(how.clone())));
-                Ok(Released {
-                    info: state.info.clone(),
-                    expired_during_test: state.expired.load(Ordering::SeqCst),
-                    refusal: how,
-                })
+                events.push(state.event(EventKind::ProvenDead, Some(how.clone())))
             }
-            Ok(Proof::Accepted) => {
-                state.record(state.event(EventKind::LeakDetected, None));
-                Err(LifecycleError::Leak {
-                    test: state.info.test.clone(),
-                    scheme: P::SCHEME.to_owned(),
-                    principal: state.info.principal.clone(),
-                })
-            }
+            Ok(Proof::Accepted) => events.push(state.event(EventKind::LeakDetected, None)),
+            Err(_) => {}
+        }
+        state.record(&events);
+        match proof {
+            Ok(Proof::Refused(how)) => Ok(Released {
+                info: state.info.clone(),
+                expired_during_test: state.expired.load(Ordering::SeqCst),
+                refusal: how,
+            }),
+            Ok(Proof::Accepted) => Err(LifecycleError::Leak {
+                test: state.info.test.clone(),
+                scheme: P::SCHEME.to_owned(),
+                principal: state.info.principal.clone(),
+            }),
             Err(e) => Err(fail("proof", e)),
         }
     }
@@ -563,7 +570,9 @@ impl<P: Provider> Drop for Lease<P> {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let state = Arc::clone(&self.state);
             handle.spawn(async move {
-                let _ = state.revoke(EventKind::Revoked).await;
+                if let Ok(events) = state.revoke(false).await {
+                    state.record(&events);
+                }
             });
         }
     }
