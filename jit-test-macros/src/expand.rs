@@ -260,53 +260,68 @@ fn duration(private: &TokenStream, d: Duration) -> TokenStream {
     }
 }
 
-/// Compile-time checks that the parameters' schemes match the scope's: each in its own
-/// constant, so that every mismatch is reported, at the scope or at the parameter's type.
+/// Compile-time checks that the parameters' schemes match the scope's. With as many
+/// parameters as schemes, the match is one-to-one exactly when every parameter's scheme
+/// is in the scope and no two parameters share one: those are checked in constants, one
+/// each, so that every mismatch is reported at the parameter's type. Other counts are
+/// reported here at once, at no cost to the compiler.
 fn scheme_checks(private: &TokenStream, args: &Args, params: &[Param]) -> TokenStream {
-    let n = params.len();
-    let taken = params.iter().map(|p| {
+    let scope_schemes = &args.schemes;
+    let listed = scope_schemes
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if params.len() < scope_schemes.len() {
+        let message = format!(
+            "the scope grants permissions of {} schemes ({listed}), but the function takes {} \
+             credential(s): add one parameter per scheme, e.g. `token: TokenGrant`",
+            scope_schemes.len(),
+            params.len()
+        );
+        return syn::Error::new(args.scope.span(), message).to_compile_error();
+    }
+    if params.len() > scope_schemes.len() {
+        let extra = &params[scope_schemes.len()];
+        let message = format!(
+            "the function takes {} credentials, but the scope grants permissions of only {} \
+             scheme(s) ({listed}): each parameter takes all of one scheme's permissions; \
+             remove `{}` or add permissions of its scheme",
+            params.len(),
+            scope_schemes.len(),
+            extra.ident
+        );
+        return syn::Error::new(extra.ty.span(), message).to_compile_error();
+    }
+    let scheme_of = |p: &Param| {
         let ty = &p.ty;
         quote_spanned!(ty.span()=> #private::scheme_of::<#ty>())
-    });
+    };
     let scope_text = args.scope.value();
-    let scope_schemes = &args.schemes;
     let mut checks = Vec::new();
-
-    for scheme in scope_schemes {
-        let message = literal(&format!(
-            "the scope grants `{scheme}` permissions, but no parameter takes a `{scheme}` credential: \
-             add one, or remove those permissions"
-        ));
-        checks.push(quote_spanned! {args.scope.span()=>
-            const _: () = ::core::assert!(#private::contains(&SCHEMES, #scheme), #message);
-        });
-    }
     for (i, p) in params.iter().enumerate() {
         let message = literal(&format!(
             "parameter `{}` takes a credential whose scheme has no permissions in the scope {scope_text:?}: \
              change its type, or add permissions of its scheme to the scope",
             p.ident
         ));
+        let scheme = scheme_of(p);
         checks.push(quote_spanned! {p.ty.span()=>
-            const _: () = ::core::assert!(#private::contains(&[#(#scope_schemes),*], SCHEMES[#i]), #message);
+            const _: () = ::core::assert!(#private::contains(&[#(#scope_schemes),*], #scheme), #message);
         });
-        for (j, earlier) in params[..i].iter().enumerate() {
+        for earlier in &params[..i] {
             let message = literal(&format!(
                 "parameters `{}` and `{}` take credentials of the same scheme: \
                  one parameter per scheme receives all of that scheme's permissions",
                 earlier.ident, p.ident
             ));
+            let earlier = scheme_of(earlier);
             checks.push(quote_spanned! {p.ty.span()=>
-                const _: () = ::core::assert!(!#private::contains(&[SCHEMES[#j]], SCHEMES[#i]), #message);
+                const _: () = ::core::assert!(!#private::contains(&[#earlier], #scheme), #message);
             });
         }
     }
-    quote! {
-        const _: () = {
-            const SCHEMES: [&str; #n] = [#(#taken),*];
-            #(#checks)*
-        };
-    }
+    quote!(const _: () = { #(#checks)* };)
 }
 
 /// A string literal for an `assert!` message (a format string, so braces are doubled).
