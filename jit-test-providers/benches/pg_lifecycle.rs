@@ -11,7 +11,7 @@
 //! and the throughput of 200 grant+revoke cycles run concurrently against 200 run one
 //! after another, for both ways of holding privileges (permission-set roles, the
 //! provider's; direct grants to each role, for comparison), with how busy the CPUs were.
-//! Figures and discussion: `BENCHMARKS-postgres.md`.
+//! Figures and discussion: `BENCHMARKS.md`.
 //!
 //! ```text
 //! cargo bench -p jit-test-providers --features postgres --bench pg_lifecycle

@@ -26,7 +26,7 @@ pub enum Design {
     /// Every login role receives its privileges directly (`GRANT ... TO jit_...`).
     /// Concurrent grants on one table collide ("tuple concurrently updated") and are
     /// retried; each lease adds an entry to the table's ACL while it lives. Measured
-    /// slower, alone and concurrently (BENCHMARKS-postgres.md); kept for the benchmark.
+    /// slower, alone and concurrently (BENCHMARKS.md); kept for the benchmark.
     Direct,
 }
 

@@ -50,7 +50,7 @@
 //!   object be re-created; each login role is a member of it. Concurrent grants on one
 //!   table therefore never collide ("tuple concurrently updated"), and table ACLs do not
 //!   grow with each test. Granting to every login role directly was measured slower, alone
-//!   and concurrently (see `BENCHMARKS-postgres.md`).
+//!   and concurrently (see `BENCHMARKS.md`).
 //! - **Check**, in the same transaction: what the role can *effectively* do on the
 //!   objects of the scope's schemas (`has_*_privilege`): a missing privilege is granted
 //!   again; a `deny` permission it holds fails the grant; privileges beyond the scope
