@@ -74,22 +74,6 @@ pub mod __private {
         false
     }
 
-    /// Whether any string occurs twice in `list`, usable in constant expressions.
-    pub const fn has_duplicates(list: &[&str]) -> bool {
-        let mut i = 0;
-        while i < list.len() {
-            let mut j = i + 1;
-            while j < list.len() {
-                if str_eq(list[i], list[j]) {
-                    return true;
-                }
-                j += 1;
-            }
-            i += 1;
-        }
-        false
-    }
-
     const fn str_eq(a: &str, b: &str) -> bool {
         let (a, b) = (a.as_bytes(), b.as_bytes());
         if a.len() != b.len() {
