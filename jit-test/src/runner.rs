@@ -6,19 +6,19 @@
 //! built fresh for the test, under a timeout; the credentials are released whatever the
 //! body does: pass, fail, panic or hang.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::audit::{Event, EventKind};
-use crate::broker::{AnyLease, Broker, LeaseRequest, LifecycleError};
+use crate::broker::{AnyLease, Broker, LifecycleError, Released};
 use crate::config::Config;
+use crate::credentials::{Acquisition, Credentials};
 use crate::minimize;
-use crate::provider::{Credential, Provider, ProviderError, scheme_of};
+use crate::registry::broker_runtime;
 use crate::scope::Scope;
 
 thread_local! {
@@ -39,32 +39,6 @@ pub(crate) fn record_assertion(scheme: &str, detail: &str) {
     if let Err(e) = broker.audit().append(&[event]) {
         eprintln!("jit-test: cannot write the audit log: {e}");
     }
-}
-
-/// The runtime that hosts all provider work of this process.
-pub fn broker_runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("jit-test-broker")
-            .enable_all()
-            .build()
-            .expect("cannot start the jit-test broker runtime")
-    })
-}
-
-/// The process-wide instance of provider `P`, built from [`Config::global`] on first use.
-pub fn provider<P: Provider>() -> Result<Arc<P>, ProviderError> {
-    static PROVIDERS: Mutex<Option<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>> = Mutex::new(None);
-    let mut providers = PROVIDERS.lock().unwrap_or_else(|e| e.into_inner());
-    let map = providers.get_or_insert_with(HashMap::new);
-    if let Some(existing) = map.get(&TypeId::of::<P>()) {
-        return Ok(Arc::clone(existing).downcast::<P>().expect("keyed by type"));
-    }
-    let created = Arc::new(P::from_config(Config::global())?);
-    map.insert(TypeId::of::<P>(), created.clone());
-    Ok(created)
 }
 
 /// The flavour of the runtime a test body runs on.
@@ -94,70 +68,6 @@ impl<T, E: std::fmt::Debug> Outcome for Result<T, E> {
         self.map(drop).map_err(|e| format!("Error: {e:?}"))
     }
 }
-
-/// What the broker passes around while acquiring one test's credentials.
-pub struct Acquisition<'a> {
-    broker: &'a Broker,
-    test: &'a str,
-    scope: &'a Scope,
-    deny: &'a Scope,
-    ttl: Duration,
-    reason: Option<&'a str>,
-    trial: bool,
-    leases: Vec<Box<dyn AnyLease>>,
-}
-
-impl Acquisition<'_> {
-    /// Grants the permissions of `C`'s scheme and returns the credential.
-    pub async fn take<C: Credential>(&mut self) -> Result<C, LifecycleError> {
-        let scheme = scheme_of::<C>();
-        let provider = provider::<C::Provider>().map_err(|source| LifecycleError::Provider {
-            test: self.test.to_owned(),
-            scheme: scheme.to_owned(),
-            step: "setup",
-            source,
-        })?;
-        let ask = LeaseRequest {
-            test: self.test.to_owned(),
-            permissions: self.scope.of_scheme(scheme),
-            deny: self.deny.of_scheme(scheme),
-            ttl: self.ttl,
-            reason: self.reason.map(str::to_owned),
-            trial: self.trial,
-        };
-        let mut lease = self.broker.acquire(&provider, ask).await?;
-        let credential = lease.take_credential().expect("fresh lease");
-        self.leases.push(Box::new(lease));
-        Ok(credential)
-    }
-}
-
-/// The credentials a test takes: a tuple of [`Credential`] types, one per scheme.
-pub trait Credentials: Sized + Send + 'static {
-    /// The schemes, in parameter order.
-    fn schemes() -> Vec<&'static str>;
-    /// Acquires each credential in turn.
-    fn acquire(acq: &mut Acquisition<'_>) -> impl Future<Output = Result<Self, LifecycleError>>;
-}
-
-macro_rules! credentials_tuple {
-    ($($c:ident),+) => {
-        impl<$($c: Credential),+> Credentials for ($($c,)+) {
-            fn schemes() -> Vec<&'static str> {
-                vec![$(scheme_of::<$c>()),+]
-            }
-            async fn acquire(acq: &mut Acquisition<'_>) -> Result<Self, LifecycleError> {
-                Ok(($(acq.take::<$c>().await?,)+))
-            }
-        }
-    };
-}
-credentials_tuple!(A);
-credentials_tuple!(A, B);
-credentials_tuple!(A, B, C);
-credentials_tuple!(A, B, C, D);
-credentials_tuple!(A, B, C, D, E);
-credentials_tuple!(A, B, C, D, E, F);
 
 /// One test to run under the lifecycle. Built by `#[jit_test]`; use it directly for
 /// `harness = false` or another test framework.
@@ -508,9 +418,7 @@ fn block_on_fresh_runtime(
     runtime.block_on(future)
 }
 
-fn release_all(
-    leases: Vec<Box<dyn AnyLease>>,
-) -> Vec<Result<crate::broker::Released, LifecycleError>> {
+fn release_all(leases: Vec<Box<dyn AnyLease>>) -> Vec<Result<Released, LifecycleError>> {
     broker_runtime().block_on(async {
         let mut outcomes = Vec::with_capacity(leases.len());
         for lease in leases {
@@ -520,7 +428,7 @@ fn release_all(
     })
 }
 
-fn render_failures(outcomes: &[Result<crate::broker::Released, LifecycleError>]) -> String {
+fn render_failures(outcomes: &[Result<Released, LifecycleError>]) -> String {
     let failures: Vec<String> = outcomes
         .iter()
         .filter_map(|o| o.as_ref().err().map(ToString::to_string))
