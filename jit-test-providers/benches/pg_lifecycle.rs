@@ -69,19 +69,9 @@ fn login_config(
     config
 }
 
-#[derive(Clone, Copy)]
-struct Stats {
-    median: Duration,
-    p90: Duration,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats {
-        median: samples[samples.len() / 2],
-        p90: samples[samples.len() * 9 / 10],
-    }
-}
+#[path = "support/stats.rs"]
+mod stats;
+use stats::{Stats, stats};
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)

@@ -19,18 +19,9 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 const ITERATIONS: usize = 4000;
 const WARMUP: usize = 300;
 
-struct Stats {
-    median: Duration,
-    p90: Duration,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats {
-        median: samples[samples.len() / 2],
-        p90: samples[samples.len() * 9 / 10],
-    }
-}
+#[path = "support/stats.rs"]
+mod stats;
+use stats::{Stats, stats};
 
 fn timed(step: &mut impl FnMut()) -> Duration {
     let start = Instant::now();

@@ -591,6 +591,18 @@ async fn an_unreachable_server_fails_fast_naming_the_address_and_the_variable() 
     );
 }
 
+/// The access control list of `jit_pt.orders`, as text.
+async fn orders_acl(admin: &tokio_postgres::Client) -> String {
+    admin
+        .query_one(
+            "SELECT relacl::text FROM pg_class WHERE oid = 'jit_pt.orders'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 #[tokio::test]
 async fn the_direct_design_of_the_benchmark_grants_to_the_role_itself() {
     let admin = admin().await;
@@ -605,28 +617,14 @@ async fn the_direct_design_of_the_benchmark_grants_to_the_role_itself() {
         ))
         .await
         .unwrap();
-    let acl: String = admin
-        .query_one(
-            "SELECT relacl::text FROM pg_class WHERE oid = 'jit_pt.orders'::regclass",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let acl = orders_acl(&admin).await;
     assert!(acl.contains(&granted.principal), "{acl}");
     let db = granted.credential.connect().await.unwrap();
     db.query("SELECT * FROM jit_pt.orders", &[]).await.unwrap();
     assert_denied!(db.execute("DELETE FROM jit_pt.orders", &[]).await);
     drop(db);
     p.revoke(&granted.lease).await.unwrap();
-    let acl: String = admin
-        .query_one(
-            "SELECT relacl::text FROM pg_class WHERE oid = 'jit_pt.orders'::regclass",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let acl = orders_acl(&admin).await;
     assert!(!acl.contains(&granted.principal), "{acl}");
 }
 
