@@ -69,22 +69,21 @@
 //! recognises it); the service answers 500 then, not 403, as the caller was allowed and
 //! the deployment is at fault ([`ServiceError::Store`]). After each test the role is
 //! dropped and its password refused (`assert_unauthenticated!`). The tables must exist
-//! when a scope naming them is granted, so these tests migrate first, then run with
-//! `jit_test::Test`:
+//! when a scope naming them is granted, so these tests migrate first, with `setup`:
 //!
 //! ```text
-//! #[test]
-//! fn customer_places_an_order() {
-//!     migrate_as_admin(); // store::migrate(&jit_test::provider::<PgProvider>()?.admin_client().await?)
-//!     Test::new("orders_pg::customer_places_an_order")
-//!         .scope("token:write:orders, pg:select:examples.orders, pg:insert:examples.orders, \
-//!                 pg:usage:sequence:examples.orders_id_seq")
-//!         .deny("pg:delete:examples.orders")
-//!         .run(|(token, pg): (TokenGrant, PgGrant)| async move {
-//!             let server = serve(AppState::postgres(verifier, pg.connect().await?)).await?;
-//!             Client::new(server.addr(), token.token()).place_order("a1").await?;
-//!             anyhow::Ok(())
-//!         });
+//! async fn migrate() -> anyhow::Result<()> {
+//!     let admin = jit_test::provider::<PgProvider>()?.admin_client().await?;
+//!     Ok(store::migrate(&admin).await?)
+//! }
+//!
+//! #[jit_test(scope = "token:write:orders, pg:select:examples.orders, pg:insert:examples.orders, \
+//!                     pg:usage:sequence:examples.orders_id_seq",
+//!            deny = "pg:delete:examples.orders", setup = "migrate")]
+//! async fn customer_places_an_order(token: TokenGrant, pg: PgGrant) -> anyhow::Result<()> {
+//!     let server = serve(AppState::postgres(verifier, pg.connect().await?)).await?;
+//!     Client::new(server.addr(), token.token()).place_order("a1").await?;
+//!     Ok(())
 //! }
 //! ```
 //!

@@ -8,10 +8,8 @@
 //! Needs a PostgreSQL server (`JIT_TEST_PG_URL`; see jit-test-providers' `postgres`
 //! module): `cargo test -p examples --features postgres`.
 //!
-//! A grant names tables, so they must exist *before* it: each test first runs the
-//! migration as the admin, then its body with [`Test`], which grants, runs, revokes and
-//! proves the credentials dead like `#[jit_test]` does. (`#[jit_test]` grants before
-//! any code of the test runs, so it fits tables that a test database already has.)
+//! A grant names tables, so they must exist *before* it: `setup = "migrate"` runs the
+//! migration as the admin before anything is granted.
 //!
 //! Orders of all tests, of this run and of earlier ones, share `examples.orders`: each
 //! test orders a sku of its own (named after its role) and looks only at that one.
@@ -20,30 +18,16 @@ use std::sync::{Arc, Mutex};
 
 use examples::client::{ApiError, Client};
 use examples::{AppState, serve, store};
-use jit_test::{HttpStatus, Test, assert_denied, assert_unauthenticated};
+use jit_test::{HttpStatus, Test, assert_denied, assert_unauthenticated, jit_test};
 use jit_test_providers::postgres::{PgGrant, PgProvider};
 use jit_test_providers::token::{TokenAuthority, TokenGrant};
 
-/// Everything the service does when it places and lists orders (see `examples::PgStore`).
-const CUSTOMER: &str = "pg:select:examples.orders, pg:insert:examples.orders, \
-                        pg:usage:sequence:examples.orders_id_seq";
-
-/// `Test` named like a `#[jit_test]` of this file (the name keys the baseline and policy),
-/// with `examples.orders` in place: [`store::migrate`], as the admin. Idempotent and
+/// Puts `examples.orders` in place: [`store::migrate`], as the admin. Idempotent and
 /// serialised by the migration itself, so every test may run it, in any process.
-fn migrated(name: &str) -> Test {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime
-        .block_on(async {
-            let admin = jit_test::provider::<PgProvider>()?.admin_client().await?;
-            store::migrate(&admin).await?;
-            anyhow::Ok(())
-        })
-        .expect("migrate examples.orders as the admin");
-    Test::new(format!("orders_pg::{name}"))
+async fn migrate() -> anyhow::Result<()> {
+    let admin = jit_test::provider::<PgProvider>()?.admin_client().await?;
+    store::migrate(&admin).await?;
+    Ok(())
 }
 
 /// A service on `db`, checking the tokens `#[jit_test]`'s authority grants.
@@ -54,70 +38,74 @@ async fn service(db: tokio_postgres::Client) -> std::io::Result<examples::Server
 /// The happy path on PostgreSQL: a customer places an order and finds it in the list.
 /// `deny` proves before the body runs that the service's role cannot delete orders:
 /// the grant fails if it could (through `PUBLIC`, a group role, a default privilege).
-#[test]
-fn customer_places_and_lists_an_order() {
-    migrated("customer_places_and_lists_an_order")
-        .scope(format!("token:read:orders, token:write:orders, {CUSTOMER}"))
-        .deny("pg:delete:examples.orders")
-        .run(|(token, pg): (TokenGrant, PgGrant)| async move {
-            let server = service(pg.connect().await?).await?;
-            let customer = Client::new(server.addr(), token.token());
-            let sku = format!("sku-{}", pg.role());
-            let order = customer.place_order(&sku).await?;
-            assert_eq!(order.sku, sku);
-            let mine: Vec<_> = customer
-                .list_orders()
-                .await?
-                .into_iter()
-                .filter(|o| o.sku == sku)
-                .collect();
-            assert_eq!(mine, [order]);
-            anyhow::Ok(())
-        });
+#[jit_test(
+    scope = "token:read:orders, token:write:orders, pg:select:examples.orders, \
+             pg:insert:examples.orders, pg:usage:sequence:examples.orders_id_seq",
+    deny = "pg:delete:examples.orders",
+    setup = "migrate"
+)]
+async fn customer_places_and_lists_an_order(token: TokenGrant, pg: PgGrant) -> anyhow::Result<()> {
+    let server = service(pg.connect().await?).await?;
+    let customer = Client::new(server.addr(), token.token());
+    let sku = format!("sku-{}", pg.role());
+    let order = customer.place_order(&sku).await?;
+    assert_eq!(order.sku, sku);
+    let mine: Vec<_> = customer
+        .list_orders()
+        .await?
+        .into_iter()
+        .filter(|o| o.sku == sku)
+        .collect();
+    assert_eq!(mine, [order]);
+    Ok(())
 }
 
 /// A service deployed read-only: its role may only `SELECT`, even though the caller's
 /// token allows `write:orders`. The database refuses the INSERT, and the service answers
 /// 500, not 403: the caller was allowed, the deployment is wrong (see
 /// `ServiceError::Store`).
-#[test]
-fn a_read_only_service_cannot_place_orders() {
-    migrated("a_read_only_service_cannot_place_orders")
-        .scope("token:read:orders, token:write:orders, pg:select:examples.orders")
-        .run(|(token, pg): (TokenGrant, PgGrant)| async move {
-            let db = pg.connect().await?;
-            let sku = format!("sku-{}", pg.role());
-            // The role's own connection: PostgreSQL refuses with SQLSTATE 42501.
-            assert_denied!(
-                db.execute("INSERT INTO examples.orders (sku) VALUES ($1)", &[&sku])
-                    .await
-            );
+#[jit_test(
+    scope = "token:read:orders, token:write:orders, pg:select:examples.orders",
+    setup = "migrate"
+)]
+async fn a_read_only_service_cannot_place_orders(
+    token: TokenGrant,
+    pg: PgGrant,
+) -> anyhow::Result<()> {
+    let db = pg.connect().await?;
+    let sku = format!("sku-{}", pg.role());
+    // The role's own connection: PostgreSQL refuses with SQLSTATE 42501.
+    assert_denied!(
+        db.execute("INSERT INTO examples.orders (sku) VALUES ($1)", &[&sku])
+            .await
+    );
 
-            let server = service(db).await?;
-            let customer = Client::new(server.addr(), token.token());
-            customer.list_orders().await?;
-            let refused = customer.place_order(&sku).await;
-            assert!(
-                matches!(
-                    refused,
-                    Err(ApiError::Status {
-                        status: HttpStatus(500),
-                        ..
-                    })
-                ),
-                "a refused INSERT is the service's failure: {refused:?}"
-            );
-            anyhow::Ok(())
-        });
+    let server = service(db).await?;
+    let customer = Client::new(server.addr(), token.token());
+    customer.list_orders().await?;
+    let refused = customer.place_order(&sku).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ApiError::Status {
+                status: HttpStatus(500),
+                ..
+            })
+        ),
+        "a refused INSERT is the service's failure: {refused:?}"
+    );
+    Ok(())
 }
 
 /// After its test, the role is gone: its password, taken out of the test as if it had
-/// leaked (a log line, a connection string in a crash report), logs in no more.
+/// leaked (a log line, a connection string in a crash report), logs in no more. The
+/// plain-function form, [`Test`], lets the test look at the credential after release.
 #[test]
 fn the_role_cannot_log_in_after_its_test() {
     let leaked = Arc::new(Mutex::new(None::<tokio_postgres::Config>));
     let leak = Arc::clone(&leaked);
-    migrated("the_role_cannot_log_in_after_its_test")
+    Test::new("orders_pg::the_role_cannot_log_in_after_its_test")
+        .setup(migrate)
         .scope("token:read:orders, pg:select:examples.orders")
         .run(move |(token, pg): (TokenGrant, PgGrant)| {
             *leak.lock().unwrap() = Some(pg.config().clone());

@@ -11,10 +11,11 @@ use crate::ctxt::Ctxt;
 use crate::scope::Scope;
 
 /// The arguments `#[jit_test]` accepts, in the order the documentation lists them.
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
     "scope",
     "deny",
     "reason",
+    "setup",
     "ttl",
     "timeout",
     "flavor",
@@ -39,6 +40,8 @@ pub struct Args {
     pub deny: Option<LitStr>,
     /// Why the test needs the access, for approvers and the audit log.
     pub reason: Option<LitStr>,
+    /// An async fn to run before anything is granted.
+    pub setup: Option<syn::Path>,
     pub ttl: Option<Duration>,
     pub timeout: Option<Duration>,
     /// The flavour, and the span of the `flavor` argument if one was written.
@@ -53,6 +56,7 @@ struct Raw {
     scope: Option<(LitStr, Scope)>,
     deny: Option<(LitStr, Scope)>,
     reason: Option<LitStr>,
+    setup: Option<syn::Path>,
     ttl: Option<Duration>,
     timeout: Option<Duration>,
     flavor: Option<(bool, Span)>,
@@ -151,6 +155,7 @@ fn example(name: &str) -> &'static str {
         "scope" => "`scope = \"token:read:orders\"`",
         "deny" => "`deny = \"pg:delete:public.orders\"`",
         "reason" => "`reason = \"reads orders to check the invoice totals\"`",
+        "setup" => "`setup = \"migrate\"` (an async fn taking nothing)",
         "ttl" => "`ttl = \"30s\"`",
         "timeout" => "`timeout = \"2m\"`",
         "flavor" => "`flavor = \"multi_thread\"` or `flavor = \"current_thread\"`",
@@ -191,6 +196,13 @@ impl Raw {
                 cx.error(lit.span(), "`reason` is empty: say why the test needs the access");
             }
             "reason" => self.reason = Some(lit),
+            "setup" => match lit.parse::<syn::Path>() {
+                Ok(path) => self.setup = Some(path),
+                Err(_) => cx.error(
+                    lit.span(),
+                    "`setup` takes the path of an async fn as a string, e.g. `setup = \"migrate\"`",
+                ),
+            },
             "ttl" => self.ttl = duration(cx, "ttl", &lit),
             "timeout" => self.timeout = duration(cx, "timeout", &lit),
             "flavor" => match lit.value().as_str() {
@@ -248,6 +260,7 @@ impl Raw {
             scope,
             deny: self.deny.map(|d| d.0),
             reason: self.reason,
+            setup: self.setup,
             ttl: self.ttl,
             timeout: self.timeout,
             flavor,

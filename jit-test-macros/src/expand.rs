@@ -201,6 +201,7 @@ fn generate(func: &ItemFn, args: &Args, params: &[Param]) -> TokenStream {
     let scope = &args.scope;
     let deny = args.deny.as_ref().map(|deny| quote!(.deny(#deny)));
     let reason = args.reason.as_ref().map(|reason| quote!(.reason(#reason)));
+    let setup = args.setup.as_ref().map(|setup| quote!(.setup(#setup)));
     let ttl = args.ttl.map(|d| {
         let d = duration(&private, d);
         quote!(.ttl(#d))
@@ -233,6 +234,7 @@ fn generate(func: &ItemFn, args: &Args, params: &[Param]) -> TokenStream {
                 .scope(#scope)
                 #deny
                 #reason
+                #setup
                 #ttl
                 #timeout
                 #flavor

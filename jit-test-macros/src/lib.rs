@@ -46,6 +46,7 @@ use proc_macro::TokenStream;
 /// |---|---|---|
 /// | `scope` | the permissions to grant: `"scheme:action:resource, ..."`, checked at compile time | required |
 /// | `deny` | permissions the credentials must not hold, same syntax, schemes of `scope` only | none |
+/// | `setup` | path of an `async fn()` (returning `()` or a `Result`) run before anything is granted, e.g. a migration: a grant that names a table needs the table | none |
 /// | `reason` | why the test needs the access, for the policy's approvers and the audit log | none |
 /// | `ttl` | the credentials' lifetime, e.g. `"30s"`, `"2m"` | `ttl` in `jit-test.toml`, else 30 s |
 /// | `timeout` | how long the body may run, e.g. `"2m"` | `timeout` in `jit-test.toml`, else 60 s |

@@ -139,3 +139,27 @@ fn credential_is_dead_after_the_test() {
         "{principal} outlived its test"
     );
 }
+
+static MIGRATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+async fn migrate() -> Result<(), String> {
+    tokio::task::yield_now().await;
+    MIGRATED.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+async fn broken_migration() -> Result<(), String> {
+    Err("relation \"orders\" already exists".into())
+}
+
+#[jit_test(scope = "mem:read:orders", setup = "migrate")]
+async fn setup_runs_before_the_grant(mem: MemGrant) {
+    assert!(MIGRATED.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(mem.is_live());
+}
+
+#[jit_test(scope = "mem:read:orders", setup = "broken_migration")]
+#[should_panic(expected = "setup failed: Error: \"relation \\\"orders\\\" already exists\"")]
+async fn a_failing_setup_fails_the_test_before_anything_is_granted(_mem: MemGrant) {
+    unreachable!("the body must not run");
+}

@@ -81,6 +81,17 @@ pub struct Test {
     timeout: Option<Duration>,
     flavor: Flavor,
     minimize: bool,
+    setup: Option<Setup>,
+}
+
+/// Work to do before anything is granted (a migration, say), on a runtime of its own.
+#[derive(Clone)]
+struct Setup(Arc<dyn Fn() -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Setup(..)")
+    }
 }
 
 /// A test body with its runtime set up: takes the credentials, reports the outcome.
@@ -132,6 +143,7 @@ impl Test {
             timeout: None,
             flavor: Flavor::default(),
             minimize: minimize::enabled(),
+            setup: None,
         }
     }
 
@@ -175,6 +187,24 @@ impl Test {
     /// `JIT_TEST_MINIMIZE` is set). See [`crate::minimize`].
     pub fn minimize(mut self, minimize: bool) -> Test {
         self.minimize = minimize;
+        self
+    }
+
+    /// Runs `setup` (an async fn, e.g. a migration with an admin connection) before
+    /// anything is granted, once per test: a grant that names a table needs the table.
+    /// Its failure fails the test with the setup's error.
+    pub fn setup<F, Fut>(mut self, setup: F) -> Test
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future,
+        Fut::Output: Outcome,
+    {
+        self.setup = Some(Setup(Arc::new(move || {
+            let outcome = setup();
+            let future: Pin<Box<dyn Future<Output = Result<(), String>> + '_>> =
+                Box::pin(async move { outcome.await.into_result() });
+            block_on_fresh_runtime(Flavor::CurrentThread, future)
+        })));
         self
     }
 
@@ -243,6 +273,11 @@ impl Test {
             Ok(plan) => plan,
             Err(message) => self.fail(message),
         };
+        if let Some(Setup(setup)) = &self.setup
+            && let Err(message) = setup()
+        {
+            self.fail(format!("test {}: setup failed: {message}", self.name));
+        }
         let attempt = match self.attempt(broker, &plan, &plan.scope, &body) {
             Ok(attempt) => attempt,
             Err(setup) => self.fail(setup),
