@@ -108,8 +108,17 @@ async fn floor_cycle(
         .simple_query(&__bench::revoke_sql(&role))
         .await
         .unwrap();
+    assert_login_refused(admin_config, &role, &password).await;
+}
+
+/// The removed role's password must no longer log in.
+async fn assert_login_refused(
+    admin_config: &tokio_postgres::Config,
+    role: &str,
+    password: &jit_test::Secret,
+) {
     assert!(
-        connect(&login_config(admin_config, &role, password.expose()))
+        connect(&login_config(admin_config, role, password.expose()))
             .await
             .is_err()
     );
@@ -131,11 +140,7 @@ async fn minimal_cycle(admin: &Client, admin_config: &tokio_postgres::Config, n:
         .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
         .await
         .unwrap();
-    assert!(
-        connect(&login_config(admin_config, &role, password.expose()))
-            .await
-            .is_err()
-    );
+    assert_login_refused(admin_config, &role, &password).await;
 }
 
 async fn database_cycle(admin: &Client, admin_config: &tokio_postgres::Config, n: usize) {

@@ -200,10 +200,7 @@ impl Test {
         Fut::Output: Outcome,
     {
         self.setup = Some(Setup(Arc::new(move || {
-            let outcome = setup();
-            let future: Pin<Box<dyn Future<Output = Result<(), String>> + '_>> =
-                Box::pin(async move { outcome.await.into_result() });
-            block_on_fresh_runtime(Flavor::CurrentThread, future)
+            block_on_outcome(Flavor::CurrentThread, setup())
         })));
         self
     }
@@ -220,11 +217,7 @@ impl Test {
     {
         let flavor = self.flavor;
         self.execute(Arc::new(move |credentials: C| {
-            // Boxed, so that the runtime code below is compiled once, not once per test.
-            let outcome = body(credentials);
-            let future: Pin<Box<dyn Future<Output = Result<(), String>> + '_>> =
-                Box::pin(async move { outcome.await.into_result() });
-            block_on_fresh_runtime(flavor, future)
+            block_on_outcome(flavor, body(credentials))
         }))
     }
 
@@ -429,6 +422,16 @@ impl Test {
 /// A duration rounded to milliseconds, for messages.
 fn millis(d: Duration) -> humantime::FormattedDuration {
     humantime::format_duration(Duration::from_millis(d.as_millis() as u64))
+}
+
+/// Runs `outcome` to completion on a new runtime of the given flavour. The future is
+/// boxed, so that the runtime code is compiled once, not once per test.
+fn block_on_outcome<Fut>(flavor: Flavor, outcome: Fut) -> Result<(), String>
+where
+    Fut: Future,
+    Fut::Output: Outcome,
+{
+    block_on_fresh_runtime(flavor, Box::pin(async move { outcome.await.into_result() }))
 }
 
 /// Runs `future` to completion on a new runtime of the given flavour.
