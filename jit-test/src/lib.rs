@@ -47,8 +47,10 @@ pub use classify::{ErrorClass, HttpStatus, classify};
 pub use config::Config;
 pub use credentials::Credentials;
 pub use jit_test_macros::jit_test;
-pub use provider::{Credential, GrantRequest, Granted, LeaseMeta, Proof, Provider, ProviderError};
-pub use registry::provider;
+pub use provider::{
+    Credential, GrantRequest, Granted, LeaseMeta, Proof, Provider, ProviderError, unix_seconds,
+};
+pub use registry::{broker_runtime, provider};
 pub use runner::{Flavor, Outcome, Test, run};
 pub use scope::{Permission, Scope, ScopeError};
 pub use secret::Secret;
