@@ -92,6 +92,8 @@
 //! passwords (see jit-test-providers' `postgres` module).
 
 pub mod auth;
+#[cfg(feature = "redis")]
+pub mod cache;
 pub mod client;
 pub mod store;
 
