@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `token` (default) | [`token`] | an in-process authority issuing signed JWTs |
 //! | `postgres` | `postgres` | PostgreSQL login roles with `VALID UNTIL` and exactly the scoped privileges |
+//! | `mysql` | `mysql` | MariaDB/MySQL users with exactly the scoped grants, dropped by a server event at their ttl |
 //!
 //! Every provider implements [`jit_test::Provider`] and passes
 //! [`jit_test::conformance::check`] against the real system it serves.
@@ -13,3 +14,6 @@ pub mod token;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+#[cfg(feature = "mysql")]
+pub mod mysql;
