@@ -412,12 +412,7 @@ async fn check(
     plan: &Plan,
     set: &str,
 ) -> Result<Vec<String>, ProviderError> {
-    let me = effective::grantee(&plan.user, &plan.host);
-    let holder = match inner.design {
-        Design::Direct => me.clone(),
-        Design::Role => effective::grantee(set, ""),
-    };
-    let grantees = [me, holder.clone(), effective::grantee("PUBLIC", "")];
+    let (grantees, holder) = grantees(inner.design, plan, set);
     let rows = conn
         .query(effective::query(&grantees))
         .await
@@ -446,6 +441,20 @@ async fn check(
     Ok(beyond)
 }
 
+/// Whose privileges the user has (itself, its permission set's role, `PUBLIC`), and
+/// which of them holds the scope.
+fn grantees(design: Design, plan: &Plan, set: &str) -> ([String; 3], String) {
+    let me = effective::grantee(&plan.user, &plan.host);
+    let holder = match design {
+        Design::Direct => me.clone(),
+        Design::Role => effective::grantee(set, ""),
+    };
+    (
+        [me, holder.clone(), effective::grantee("PUBLIC", "")],
+        holder,
+    )
+}
+
 /// The provider's own statements, for the benchmark (`benches/mysql_lifecycle.rs`) to
 /// send over a plain connection as its floor. Not a public API.
 #[doc(hidden)]
@@ -454,22 +463,34 @@ pub mod __bench {
 
     use super::{Design, Plan};
 
-    /// The grant batch, the effective-privilege query and the revocation batch of
-    /// `request`, with the user and its password.
-    pub fn statements(
-        request: &GrantRequest,
-        design: Design,
-    ) -> (String, String, String, String, Secret) {
+    /// The statements of one lease, as the provider sends them.
+    pub struct Statements {
+        /// Creates the permission set's role if missing ([`Design::Role`]; once).
+        pub ensure_set: String,
+        /// The grant batch.
+        pub grant: String,
+        /// The effective-privilege query.
+        pub check: String,
+        /// The revocation batch.
+        pub revoke: String,
+        /// The user's name.
+        pub user: String,
+        /// The user's password.
+        pub password: Secret,
+    }
+
+    /// The statements of `request` under `design`.
+    pub fn statements(request: &GrantRequest, design: Design) -> Statements {
         let plan = Plan::new(request, "127.0.0.1", 10).expect("plan");
         let set = super::grant::set_name(&plan.privileges);
-        let me = super::effective::grantee(&plan.user, &plan.host);
-        let grantees = [me.clone(), me, super::effective::grantee("PUBLIC", "")];
-        (
-            plan.batch(design, &set),
-            super::effective::query(&grantees),
-            super::revoke::revoke_sql(&plan.user, &plan.host),
-            plan.user.clone(),
-            plan.password.clone(),
-        )
+        let (grantees, _) = super::grantees(design, &plan, &set);
+        Statements {
+            ensure_set: super::grant::ensure_set_sql(&set, &plan.privileges),
+            grant: plan.batch(design, &set),
+            check: super::effective::query(&grantees),
+            revoke: super::revoke::revoke_sql(&plan.user, &plan.host),
+            user: plan.user.clone(),
+            password: plan.password,
+        }
     }
 }
