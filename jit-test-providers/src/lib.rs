@@ -5,6 +5,7 @@
 //! | `token` (default) | [`token`] | an in-process authority issuing signed JWTs |
 //! | `postgres` | `postgres` | PostgreSQL login roles with `VALID UNTIL` and exactly the scoped privileges |
 //! | `redis` | `redis` | Redis ACL users with exactly the scoped keys, channels and commands |
+//! | `mysql` | `mysql` | MariaDB/MySQL users with exactly the scoped grants, dropped by a server event at their ttl |
 //!
 //! Every provider implements [`jit_test::Provider`] and passes
 //! [`jit_test::conformance::check`] against the real system it serves.
@@ -17,3 +18,5 @@ pub mod postgres;
 
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "mysql")]
+pub mod mysql;
