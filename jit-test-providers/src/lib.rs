@@ -13,3 +13,6 @@ pub mod token;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+#[cfg(feature = "amqp")]
+pub mod amqp;

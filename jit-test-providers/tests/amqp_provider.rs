@@ -1,0 +1,1 @@
+//! The `amqp` provider against the real broker (`.ci/setup-amqp` first).
