@@ -36,6 +36,24 @@ impl ConnectError {
         }
     }
 
+    /// Whether the connection was reset or cut before the broker answered (as a busy
+    /// broker does when its accept queue is full): worth another try.
+    pub(crate) fn is_reset(&self) -> bool {
+        use std::io::ErrorKind as Io;
+        match &self.failure {
+            Failure::Amqp(e) => match e.kind() {
+                lapin::ErrorKind::IOError(io) => {
+                    matches!(
+                        io.kind(),
+                        Io::ConnectionReset | Io::ConnectionAborted | Io::UnexpectedEof
+                    )
+                }
+                _ => false,
+            },
+            Failure::TimedOut(_) => false,
+        }
+    }
+
     /// Whether the broker never answered (nothing listening, or a listener that is not
     /// an AMQP broker).
     pub fn is_unreachable(&self) -> bool {

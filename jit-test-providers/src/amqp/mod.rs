@@ -134,9 +134,25 @@ pub(crate) struct Inner {
     pub(crate) api: Api,
     /// Set once a wrong password was seen refused.
     passwords_checked: OnceCell<()>,
+    /// Bounds the logins of proofs in flight, which a busy broker would reset.
+    logins: tokio::sync::Semaphore,
 }
 
+/// Logins of proofs in flight at most, per process.
+const LOGIN_ATTEMPTS: usize = 8;
+
 impl Inner {
+    /// The administrator's AMQP login (the management API's user and password).
+    pub(crate) fn admin_login(&self) -> Login {
+        let settings = &self.settings;
+        Login {
+            address: settings.amqp.clone(),
+            user: settings.admin.user.clone(),
+            password: settings.admin.password.clone(),
+            timeout: settings.connect_timeout,
+        }
+    }
+
     /// Once per process: the broker must refuse `login`'s user with a wrong password.
     pub(crate) async fn check_passwords_once(
         &self,
@@ -184,6 +200,7 @@ impl AmqpProvider {
                 api: Api::new(&settings),
                 settings,
                 passwords_checked: OnceCell::new(),
+                logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
             }),
         }
     }
@@ -196,14 +213,17 @@ impl AmqpProvider {
     /// An AMQP connection as the administrator, on the current runtime (for fixtures:
     /// declaring the queues and exchanges a test's scope names).
     pub async fn admin_connection(&self) -> Result<lapin::Connection, ConnectError> {
-        let settings = &self.inner.settings;
-        let login = Login {
-            address: settings.amqp.clone(),
-            user: settings.admin.user.clone(),
-            password: settings.admin.password.clone(),
-            timeout: settings.connect_timeout,
-        };
-        login.connect("/").await
+        self.inner.admin_login().connect("/").await
+    }
+
+    /// The users of leases on the broker (name and lease metadata), live or not: what the
+    /// reaper looks at, for tests and tools.
+    pub async fn lease_users(&self) -> Result<Vec<(String, jit_test::LeaseMeta)>, ProviderError> {
+        let inner = Arc::clone(&self.inner);
+        on_broker("list users", async move {
+            reaper::lease_users(&inner).await.map(|(users, _)| users)
+        })
+        .await
     }
 }
 
@@ -259,8 +279,13 @@ impl Provider for AmqpProvider {
     }
 
     async fn prove_dead(&self, lease: &AmqpLease) -> Result<Proof, ProviderError> {
+        let inner = Arc::clone(&self.inner);
         let lease = lease.clone();
-        on_broker("proof", async move { revoke::prove_dead(&lease).await }).await
+        on_broker("proof", async move {
+            let _permit = inner.logins.acquire().await.expect("never closed");
+            revoke::prove_dead(&lease).await
+        })
+        .await
     }
 
     fn classify(error: &(dyn Error + 'static)) -> Option<ErrorClass> {

@@ -10,14 +10,13 @@
 use std::time::{Duration, SystemTime};
 
 use hyper::Method;
-use jit_test::ProviderError;
+use jit_test::{LeaseMeta, ProviderError};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 
 use super::api::reason;
 use super::classify::reply;
 use super::grant::parse_meta;
-use super::login::Login;
 use super::{Inner, PREFIX, revoke};
 
 /// The exclusive queue (in vhost `/`) a reaper holds while it works.
@@ -59,14 +58,8 @@ impl Tags {
 
 /// Takes the reaper lock; `None` when another process holds it.
 async fn lock(inner: &Inner) -> Result<Option<lapin::Connection>, ProviderError> {
-    let admin = &inner.settings.admin;
-    let login = Login {
-        address: inner.settings.amqp.clone(),
-        user: admin.user.clone(),
-        password: admin.password.clone(),
-        timeout: inner.settings.connect_timeout,
-    };
-    let connection = login
+    let connection = inner
+        .admin_login()
         .connect("/")
         .await
         .map_err(|e| ProviderError::failed("reaper lock", e))?;
@@ -96,29 +89,36 @@ pub(crate) async fn reap(inner: &Inner, grace: Duration) -> Result<Vec<String>, 
     result
 }
 
-async fn reap_locked(inner: &Inner, grace: Duration) -> Result<Vec<String>, ProviderError> {
+/// The users with the prefix and a lease tag, and the broker's clock.
+pub(crate) async fn lease_users(
+    inner: &Inner,
+) -> Result<(Vec<(String, LeaseMeta)>, SystemTime), ProviderError> {
     let response = inner.api.send(Method::GET, "/users", None).await?;
     if !response.status.is_success() {
-        return Err(ProviderError::failed("reap", reason(&response)));
+        return Err(ProviderError::failed("list users", reason(&response)));
     }
     let users: Vec<User> = serde_json::from_slice(&response.body)
-        .map_err(|e| ProviderError::failed("reap", format!("unexpected user list: {e}")))?;
-    let now = response.date.unwrap_or_else(SystemTime::now);
+        .map_err(|e| ProviderError::failed("list users", format!("unexpected answer: {e}")))?;
+    let ours = users
+        .into_iter()
+        .filter(|u| u.name.starts_with(PREFIX))
+        .filter_map(|u| Some((parse_meta(u.tags.iter())?, u.name)))
+        .map(|(meta, name)| (name, meta))
+        .collect();
+    Ok((ours, response.date.unwrap_or_else(SystemTime::now)))
+}
+
+async fn reap_locked(inner: &Inner, grace: Duration) -> Result<Vec<String>, ProviderError> {
+    let (users, now) = lease_users(inner).await?;
     let mut reaped = Vec::new();
-    for user in users.iter().filter(|u| u.name.starts_with(PREFIX)) {
-        let Some(meta) = parse_meta(user.tags.iter()) else {
-            continue; // not one of ours
-        };
+    for (name, meta) in users {
         if !meta.is_reapable(now, grace) {
             continue;
         }
         // One that resists is left for the next reap; the others go now.
-        match revoke::delete_user(&inner.api, &user.name).await {
-            Ok(()) => reaped.push(user.name.clone()),
-            Err(e) => eprintln!(
-                "jit-test: warning: the amqp reaper could not remove {}: {e}",
-                user.name
-            ),
+        match revoke::delete_user(&inner.api, &name).await {
+            Ok(()) => reaped.push(name),
+            Err(e) => eprintln!("jit-test: warning: the amqp reaper could not remove {name}: {e}"),
         }
     }
     Ok(reaped)

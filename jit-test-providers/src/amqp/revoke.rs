@@ -57,22 +57,38 @@ pub(crate) async fn delete_user(api: &Api, user: &str) -> Result<(), ProviderErr
     }
 }
 
+/// Logins of a proof before a reset connection (a busy broker's full accept queue)
+/// counts as an error.
+const PROOF_ATTEMPTS: u32 = 3;
+
 /// Logs in with the lease's old password: a 403 at login is the proof.
 pub(crate) async fn prove_dead(lease: &AmqpLease) -> Result<Proof, ProviderError> {
-    match lease.login.connect(&lease.vhost).await {
-        Ok(connection) => {
-            let _ = connection.close(200, "jit-test proof".into()).await;
-            Ok(Proof::Accepted)
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        let e = match lease.login.connect(&lease.vhost).await {
+            Ok(connection) => {
+                let _ = connection.close(200, "jit-test proof".into()).await;
+                return Ok(Proof::Accepted);
+            }
+            Err(e) => e,
+        };
+        if e.reply_code() == Some(ACCESS_REFUSED) {
+            return Ok(Proof::Refused("AMQP 403 ACCESS_REFUSED at login".into()));
         }
-        Err(e) if e.reply_code() == Some(ACCESS_REFUSED) => {
-            Ok(Proof::Refused("AMQP 403 ACCESS_REFUSED at login".into()))
+        if e.is_reset() && tried < PROOF_ATTEMPTS {
+            tokio::time::sleep(Duration::from_millis(50 * u64::from(tried))).await;
+            continue;
         }
-        Err(e) if e.is_unreachable() => Err(ProviderError::Unreachable {
-            system: "RabbitMQ",
-            address: lease.login.address.to_string(),
-            setting: URL_VAR,
-            reason: e.to_string(),
-        }),
-        Err(e) => Err(ProviderError::failed("proof", e)),
+        return Err(if e.is_unreachable() {
+            ProviderError::Unreachable {
+                system: "RabbitMQ",
+                address: lease.login.address.to_string(),
+                setting: URL_VAR,
+                reason: e.to_string(),
+            }
+        } else {
+            ProviderError::failed("proof", e)
+        });
     }
 }
