@@ -93,6 +93,8 @@
 
 pub mod auth;
 pub mod client;
+#[cfg(feature = "amqp")]
+pub mod events;
 pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -121,6 +121,11 @@ async fn revoke(granted: &Granted<AmqpProvider>) {
 async fn names_are_matched_exactly_not_as_regexes() {
     fixtures(&["jit_p.orders.q", "jit_p.ordersXq", "jit_p.orders.q.evil"]).await;
     let granted = grant("amqp:read:/jit_p.orders.q").await;
+    assert!(
+        granted.beyond_scope.is_empty(),
+        "{:?}",
+        granted.beyond_scope
+    );
     let amqp = &granted.credential;
     get(amqp, "jit_p.orders.q").await.unwrap();
     assert_denied!(get(amqp, "jit_p.ordersXq").await);
@@ -166,7 +171,7 @@ async fn topic_permissions_narrow_routing_keys_and_open_ones_are_reported() {
     assert_eq!(
         open.credential.beyond_scope(),
         [
-            "amqp:topic_write:/jit_p.topic:* (no topic permission: any routing key on a topic exchange)"
+            "amqp:topic_write:/jit_p.topic:* (no topic permission: any routing key on this topic exchange)"
         ]
     );
     publish(&open.credential, "jit_p.topic", "us.ny")

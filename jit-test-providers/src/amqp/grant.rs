@@ -1,6 +1,7 @@
 //! Grant: a fresh user with a client-side password hash, the lease metadata as a tag, and
 //! the permissions of the plan, vhost by vhost.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use hyper::Method;
@@ -78,15 +79,21 @@ pub(crate) async fn grant(
         for (name, grants) in &plan.vhosts {
             set_permissions(&inner.api, &user, name, grants).await?;
         }
-        inner.check_passwords_once(&login, &vhost).await
+        inner.check_passwords_once(&login, &vhost).await?;
+        topic_exchanges(&inner.api, &plan).await
     };
-    if let Err(e) = set.await {
-        if let Err(cleanup) = revoke::delete_user(&inner.api, &user).await {
-            eprintln!("jit-test: warning: could not delete {user} after a failed grant: {cleanup}");
+    let topics = match set.await {
+        Ok(topics) => topics,
+        Err(e) => {
+            if let Err(cleanup) = revoke::delete_user(&inner.api, &user).await {
+                eprintln!(
+                    "jit-test: warning: could not delete {user} after a failed grant: {cleanup}"
+                );
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
-    let beyond_scope = plan.beyond_scope();
+    };
+    let beyond_scope = plan.beyond_scope(&topics);
     Ok(Granted {
         principal: user,
         expires_at,
@@ -115,6 +122,38 @@ pub(crate) async fn expect_success(
     } else {
         Err(ProviderError::failed(operation, reason(&response)))
     }
+}
+
+/// An exchange as `GET /api/exchanges/{vhost}?columns=name,type` lists it.
+#[derive(serde::Deserialize)]
+struct Exchange {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// The topic exchanges of each vhost where the plan writes or reads.
+async fn topic_exchanges(
+    api: &Api,
+    plan: &Plan,
+) -> Result<BTreeMap<String, Vec<String>>, ProviderError> {
+    let mut found = BTreeMap::new();
+    for vhost in plan.vhosts_with_routing() {
+        let path = format!("/exchanges/{}?columns=name,type", segment(vhost));
+        let response = api.send(Method::GET, &path, None).await?;
+        if !response.status.is_success() {
+            return Err(ProviderError::failed("list exchanges", reason(&response)));
+        }
+        let exchanges: Vec<Exchange> = serde_json::from_slice(&response.body).map_err(|e| {
+            ProviderError::failed("list exchanges", format!("unexpected answer: {e}"))
+        })?;
+        let topics = exchanges
+            .into_iter()
+            .filter(|x| x.kind == "topic")
+            .map(|x| x.name);
+        found.insert(vhost.to_owned(), topics.collect());
+    }
+    Ok(found)
 }
 
 async fn create_user(

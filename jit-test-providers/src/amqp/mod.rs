@@ -53,8 +53,10 @@
 //! - **Expiry**: RabbitMQ has none for internal users; the broker's watchdog deletes the
 //!   user at its ttl, and the reaper catches what a crash leaves.
 //! - **Beyond scope**: RabbitMQ lets a user publish with any routing key to a topic
-//!   exchange for which it has no topic permission; every writable or readable name
-//!   without one is reported (in [`AmqpGrant::beyond_scope`] and the audit log). `deny`
+//!   exchange for which it has no topic permission; every existing topic exchange the
+//!   user may write or read without one (`GET /api/exchanges/{vhost}`) is reported (in
+//!   [`AmqpGrant::beyond_scope`] and the audit log). Nothing else is: a new user reaches
+//!   no vhost but those of its scope. `deny`
 //!   is checked before anything is created, against the computed permissions (globs that
 //!   overlap count as held).
 //! - **Revoke**: `DELETE /api/users/{user}`, retried with backoff on 5xx or no answer,

@@ -252,9 +252,18 @@ impl Plan {
         }
     }
 
-    /// What the user can do beyond the scope, as RabbitMQ sees it: routing keys of
-    /// exchanges it may write or read without a topic permission are unrestricted.
-    pub fn beyond_scope(&self) -> Vec<String> {
+    /// The vhosts where some name may be written or read, so that routing keys matter.
+    pub fn vhosts_with_routing(&self) -> impl Iterator<Item = &str> {
+        self.vhosts
+            .iter()
+            .filter(|(_, g)| !g.write.is_empty() || !g.read.is_empty())
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// What the user can do beyond the scope, as RabbitMQ sees it: on a topic exchange it
+    /// may write or read without a topic permission for that exchange, any routing key
+    /// passes. `topic_exchanges` lists the topic exchanges of each vhost.
+    pub fn beyond_scope(&self, topic_exchanges: &BTreeMap<String, Vec<String>>) -> Vec<String> {
         let mut found = Vec::new();
         for (vhost, grant) in &self.vhosts {
             let prefix = if vhost == DEFAULT_VHOST {
@@ -262,14 +271,18 @@ impl Plan {
             } else {
                 format!("{vhost}/")
             };
+            let exchanges = topic_exchanges
+                .get(vhost)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             for (action, globs) in [("topic_write", &grant.write), ("topic_read", &grant.read)] {
-                let open = globs
-                    .iter()
-                    .filter(|g| *g != DEFAULT_EXCHANGE && !grant.topics.contains_key(*g));
-                for glob in open {
+                let open = exchanges.iter().filter(|x| {
+                    !grant.topics.contains_key(*x) && globs.iter().any(|g| overlap(g, x))
+                });
+                for exchange in open {
                     found.push(format!(
-                        "amqp:{action}:{prefix}{glob}:* (no topic permission: any routing key \
-                         on a topic exchange)"
+                        "amqp:{action}:{prefix}{exchange}:* (no topic permission: any routing \
+                         key on this topic exchange)"
                     ));
                 }
             }
@@ -436,14 +449,25 @@ mod tests {
     }
 
     #[test]
-    fn unrestricted_routing_keys_are_beyond_scope() {
-        let p = plan("amqp:write:/orders.x, amqp:topic_write:/orders.x:eu.*, amqp:write:shop/a");
+    fn unrestricted_routing_keys_on_topic_exchanges_are_beyond_scope() {
+        let p = plan(
+            "amqp:write:/orders.*, amqp:topic_write:/orders.x:eu.*, amqp:write:shop/a, \
+             amqp:read:shop/q",
+        );
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let topics = BTreeMap::from([
+            ("/".to_owned(), names(&["orders.x", "orders.y", "b"])),
+            ("shop".to_owned(), names(&["a"])),
+        ]);
         assert_eq!(
-            p.beyond_scope(),
+            p.beyond_scope(&topics),
             [
-                "amqp:topic_write:shop/a:* (no topic permission: any routing key on a topic exchange)"
+                "amqp:topic_write:/orders.y:* (no topic permission: any routing key on this topic exchange)",
+                "amqp:topic_write:shop/a:* (no topic permission: any routing key on this topic exchange)",
             ]
         );
+        assert_eq!(p.vhosts_with_routing().collect::<Vec<_>>(), ["/", "shop"]);
+        assert!(plan("amqp:configure:/x").beyond_scope(&topics).is_empty());
     }
 
     #[test]
