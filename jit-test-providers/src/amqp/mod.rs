@@ -229,6 +229,19 @@ impl AmqpProvider {
     }
 }
 
+/// What the benchmark (`benches/amqp_lifecycle.rs`) needs to send the provider's own
+/// requests over a plain connection as its floor. Not a public API.
+#[doc(hidden)]
+pub mod __bench {
+    /// The `password_hash` the provider sends for `password`.
+    pub fn password_hash(password: &jit_test::Secret) -> String {
+        super::password::hash(password)
+    }
+
+    /// The `hashing_algorithm` sent with it.
+    pub const HASHING_ALGORITHM: &str = super::password::ALGORITHM;
+}
+
 /// Runs `work` to completion on the broker's runtime, where the API connections live:
 /// never cancelled half-way when the caller goes away.
 async fn on_broker<T: Send + 'static>(
