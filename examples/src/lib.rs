@@ -95,6 +95,8 @@ pub mod auth;
 #[cfg(feature = "redis")]
 pub mod cache;
 pub mod client;
+#[cfg(feature = "amqp")]
+pub mod events;
 pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -20,3 +20,5 @@ pub mod postgres;
 pub mod redis;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+#[cfg(feature = "amqp")]
+pub mod amqp;
