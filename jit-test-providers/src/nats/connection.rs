@@ -164,23 +164,28 @@ impl NatsConnection {
     }
 
     /// Sends a request and waits for its reply. A request the credential may not
-    /// publish is `Err(Denied)`, not a timeout.
+    /// publish is `Err(Denied)` as soon as the server says so, not a timeout.
     pub async fn request(
         &self,
         subject: &str,
         payload: impl Into<Bytes>,
     ) -> Result<Message, NatsError> {
         let mark = self.errors.mark();
-        match self
-            .client
-            .request(subject.to_owned(), payload.into())
-            .await
-        {
-            Ok(reply) => Ok(reply),
-            Err(e) => {
-                self.settle("request", subject, mark).await?;
-                Err(NatsError::client("request", e))
+        let refused = async {
+            loop {
+                let arrived = self.errors.arrived.notified();
+                if let Some(e) = self.violation("request", subject, mark) {
+                    return e;
+                }
+                arrived.await;
             }
+        };
+        tokio::select! {
+            reply = self.client.request(subject.to_owned(), payload.into()) => {
+                reply.map_err(|e| self.violation("request", subject, mark)
+                    .unwrap_or_else(|| NatsError::client("request", e)))
+            }
+            e = refused => Err(e),
         }
     }
 
@@ -205,6 +210,24 @@ impl NatsConnection {
             }
         };
         tokio::time::timeout(timeout, refused).await.ok()
+    }
+
+    /// The first error since `mark` that refuses `subject` or the credential.
+    fn violation(&self, operation: &'static str, subject: &str, mark: usize) -> Option<NatsError> {
+        let quoted = format!("\"{subject}\"");
+        self.errors.since(mark).into_iter().find_map(|message| {
+            if message.contains("Permissions Violation") && message.contains(&quoted) {
+                Some(NatsError::Denied {
+                    operation,
+                    subject: subject.to_owned(),
+                    message,
+                })
+            } else if is_authentication_failure(&message) {
+                Some(NatsError::Unauthenticated(message))
+            } else {
+                None
+            }
+        })
     }
 
     /// One round trip through the own inbox, then the first violation since `mark`
@@ -235,18 +258,8 @@ impl NatsConnection {
         let outcome = tokio::time::timeout(Duration::from_secs(5), round_trip).await;
         // The event task delivers the server's errors; let it run before looking.
         tokio::task::yield_now().await;
-        let quoted = format!("\"{subject}\"");
-        for message in self.errors.since(mark) {
-            if message.contains("Permissions Violation") && message.contains(&quoted) {
-                return Err(NatsError::Denied {
-                    operation,
-                    subject: subject.to_owned(),
-                    message,
-                });
-            }
-            if is_authentication_failure(&message) {
-                return Err(NatsError::Unauthenticated(message));
-            }
+        if let Some(e) = self.violation(operation, subject, mark) {
+            return Err(e);
         }
         match outcome {
             Ok(result) => result,

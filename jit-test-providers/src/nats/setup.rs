@@ -3,7 +3,8 @@
 //!
 //! [`write()`] makes, in one directory: `operator.jwt` (an operator with one signing key),
 //! `server.conf` (the operator, a system account and the tests' account, preloaded into
-//! a full resolver under `jwt/`, which takes account updates over `$SYS`), and the
+//! a full resolver under `jwt/`, which takes account updates over `$SYS`; monitoring on
+//! [`monitoring_port`]), and the
 //! [key file](super::keys::KeyFile) `provider.toml` (mode 0600). The operator's own seed
 //! is never written: accounts are re-signed with its signing key.
 
@@ -90,9 +91,16 @@ pub fn write(dir: &Path, port: u16) -> Result<bool, String> {
     Ok(true)
 }
 
+/// The port of the server's monitoring endpoint (`/connz`, for `.ci/leftovers`): the
+/// client port plus 4000, as NATS' own defaults (4222, 8222).
+pub fn monitoring_port(port: u16) -> u16 {
+    port.wrapping_add(4000)
+}
+
 /// The server's configuration: loopback only, operator mode, a full resolver.
 fn server_conf(dir: &Path, port: u16, system: &str, preload: &[(String, String)]) -> String {
     let dir = dir.display();
+    let monitor = monitoring_port(port);
     let accounts: String = preload
         .iter()
         .map(|(key, jwt)| format!("  {key}: \"{jwt}\"\n"))
@@ -101,6 +109,7 @@ fn server_conf(dir: &Path, port: u16, system: &str, preload: &[(String, String)]
         "# Written by jit-test-nats-setup: NATS in operator mode for jit-test's `nats` provider.\n\
          listen: \"127.0.0.1:{port}\"\n\
          server_name: \"jit_test_nats\"\n\
+         http: \"127.0.0.1:{monitor}\"\n\
          pid_file: \"{dir}/nats-server.pid\"\n\
          log_file: \"{dir}/nats-server.log\"\n\
          operator: \"{dir}/operator.jwt\"\n\
