@@ -90,11 +90,19 @@
 //! Run them with `cargo test -p examples --features postgres` and a server at
 //! `JIT_TEST_PG_URL` (default `host=127.0.0.1 user=postgres dbname=test`) that checks
 //! passwords (see jit-test-providers' `postgres` module).
+//!
+//! ## On NATS
+//!
+//! With the `nats` feature, the `billing` module announces orders on `orders.placed` and
+//! has them charged by a billing responder on `billing.charge`, each side with a NATS
+//! credential holding exactly its subjects (`tests/orders_nats.rs`).
 
 pub mod auth;
 #[cfg(feature = "redis")]
 pub mod cache;
 pub mod client;
+#[cfg(feature = "nats")]
+pub mod billing;
 #[cfg(feature = "amqp")]
 pub mod events;
 pub mod store;

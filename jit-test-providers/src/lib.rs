@@ -6,6 +6,7 @@
 //! | `postgres` | `postgres` | PostgreSQL login roles with `VALID UNTIL` and exactly the scoped privileges |
 //! | `redis` | `redis` | Redis ACL users with exactly the scoped keys, channels and commands |
 //! | `mysql` | `mysql` | MariaDB/MySQL users with exactly the scoped grants, dropped by a server event at their ttl |
+//! | `nats` | `nats` | NATS user JWTs with exactly the scoped subjects, expired by the server and revoked live |
 //!
 //! Every provider implements [`jit_test::Provider`] and passes
 //! [`jit_test::conformance::check`] against the real system it serves.
@@ -22,3 +23,5 @@ pub mod redis;
 pub mod mysql;
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(feature = "nats")]
+pub mod nats;
