@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `token` (default) | [`token`] | an in-process authority issuing signed JWTs |
 //! | `postgres` | `postgres` | PostgreSQL login roles with `VALID UNTIL` and exactly the scoped privileges |
+//! | `mqtt` | `mqtt` | Mosquitto dynamic-security clients allowed exactly the scoped topics |
 //!
 //! Every provider implements [`jit_test::Provider`] and passes
 //! [`jit_test::conformance::check`] against the real system it serves.
@@ -13,3 +14,6 @@ pub mod token;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
