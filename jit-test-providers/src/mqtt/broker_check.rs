@@ -38,6 +38,7 @@ pub(crate) async fn inspect(
     control: &Control,
     settings: &MqttSettings,
 ) -> Result<BrokerFacts, ProviderError> {
+    refuses_anonymous(settings).await?;
     let replies = control
         .send("setup", vec![json!({ "command": "getDefaultACLAccess" })])
         .await?;
@@ -49,7 +50,6 @@ pub(crate) async fn inspect(
         .filter(|acl| acl["allow"].as_bool() == Some(true))
         .filter_map(|acl| acl["acltype"].as_str().map(str::to_owned))
         .collect();
-    refuses_anonymous(settings).await?;
     Ok(BrokerFacts { default_allows })
 }
 

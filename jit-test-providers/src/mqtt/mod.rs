@@ -106,6 +106,9 @@ use jit_test::{
 };
 use tokio::sync::OnceCell;
 
+/// The MQTT client the provider uses, for tests that drive their own.
+pub use rumqttc;
+
 pub use classify::{ADMINISTRATIVE_ACTION, BAD_LOGIN, NOT_AUTHORIZED};
 pub use credential::{MqttGrant, MqttLease};
 pub use reaper::{LOCK_TTL, REAPER_LOCK};

@@ -49,7 +49,15 @@ pub enum MqttError {
         /// The DISCONNECT reason code.
         code: u8,
     },
-    /// The connection failed or closed without a reason code.
+    /// The broker closed the connection without a DISCONNECT that rumqttc could read:
+    /// Mosquitto's DISCONNECT 0x98 after the client's removal is three bytes (no property
+    /// length), which rumqttc 0.25 cannot parse, so a revoked session ends this way.
+    #[error("the broker at {address} closed the connection")]
+    Closed {
+        /// The broker's address.
+        address: String,
+    },
+    /// The connection failed.
     #[error("the connection to {address} failed: {reason}")]
     Connection {
         /// The broker's address.
@@ -80,10 +88,6 @@ impl MqttError {
     }
 
     fn from_connection(address: &str, error: ConnectionError) -> MqttError {
-        let connection = |reason: String| MqttError::Connection {
-            address: address.to_owned(),
-            reason,
-        };
         match error {
             ConnectionError::ConnectionRefused(code)
             | ConnectionError::MqttState(StateError::ConnFail { reason: code }) => {
@@ -97,10 +101,13 @@ impl MqttError {
                     code: reason_code as u8,
                 }
             }
-            ConnectionError::MqttState(StateError::ConnectionAborted) => {
-                connection("the broker closed the connection".into())
-            }
-            other => connection(other.to_string()),
+            ConnectionError::MqttState(StateError::ConnectionAborted) => MqttError::Closed {
+                address: address.to_owned(),
+            },
+            other => MqttError::Connection {
+                address: address.to_owned(),
+                reason: other.to_string(),
+            },
         }
     }
 }
@@ -297,7 +304,8 @@ impl MqttSession {
     }
 
     /// Waits at most `within` for the broker to end the session, and returns how it
-    /// ended (e.g. [`MqttError::Disconnected`] with 0x98 once the client is removed);
+    /// ended ([`MqttError::Closed`] or [`MqttError::Disconnected`] once the client is
+    /// removed);
     /// `None` if it is still open. Messages received meanwhile stay for `recv`.
     pub async fn closed(&mut self, within: Duration) -> Option<MqttError> {
         let _ = tokio::time::timeout(within, async {
