@@ -35,6 +35,11 @@ pub(crate) struct Reply {
     pub(crate) data: Value,
 }
 
+/// How many times `connect_timeout` to wait for the plugin's answer on an open
+/// connection: the plugin works through a burst of batches one at a time, rewriting its
+/// state file after each.
+const ANSWER_PATIENCE: u32 = 4;
+
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<Reply>>>>>;
 
 /// One admin connection.
@@ -93,14 +98,14 @@ impl Control {
             link.waiters.lock().unwrap().remove(&id);
             return Err(lost(e.to_string()));
         }
-        match tokio::time::timeout(self.settings.connect_timeout, rx).await {
+        let patience = self.settings.connect_timeout * ANSWER_PATIENCE;
+        match tokio::time::timeout(patience, rx).await {
             Ok(Ok(replies)) => Ok(replies),
             Ok(Err(_)) => Err(lost("closed before the plugin answered".into())),
             Err(_) => {
                 link.waiters.lock().unwrap().remove(&id);
                 Err(lost(format!(
-                    "no answer from the dynamic-security plugin within {:?}",
-                    self.settings.connect_timeout
+                    "no answer from the dynamic-security plugin within {patience:?}"
                 )))
             }
         }

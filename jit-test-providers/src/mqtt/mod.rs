@@ -118,6 +118,10 @@ pub use settings::{DEFAULT_ADMIN_FILE, MqttSettings, URL_VAR};
 use broker_check::BrokerFacts;
 use control::Control;
 
+/// Proof logins in flight at most, per process: a burst of connections beyond the
+/// broker's listen backlog waits for SYN retransmits.
+const LOGIN_ATTEMPTS: usize = 8;
+
 /// Prefix of every client's and role's name.
 pub const PREFIX: &str = "jit_";
 
@@ -132,6 +136,8 @@ pub(crate) struct Inner {
     pub(crate) settings: MqttSettings,
     pub(crate) control: Control,
     facts: OnceCell<BrokerFacts>,
+    /// Bounds the proofs' logins.
+    logins: tokio::sync::Semaphore,
 }
 
 impl Inner {
@@ -153,6 +159,7 @@ impl MqttProvider {
                 control: Control::new(settings.clone()),
                 settings,
                 facts: OnceCell::new(),
+                logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
             }),
         }
     }
@@ -229,8 +236,13 @@ impl Provider for MqttProvider {
     }
 
     async fn prove_dead(&self, lease: &MqttLease) -> Result<Proof, ProviderError> {
+        let inner = Arc::clone(&self.inner);
         let login = lease.login.clone();
-        on_broker("proof", async move { revoke::prove_dead(&login).await }).await
+        on_broker("proof", async move {
+            let _permit = inner.logins.acquire().await.expect("never closed");
+            revoke::prove_dead(&login).await
+        })
+        .await
     }
 
     fn classify(error: &(dyn Error + 'static)) -> Option<ErrorClass> {
