@@ -95,6 +95,9 @@ pub mod auth;
 pub mod client;
 pub mod store;
 
+#[cfg(feature = "mqtt")]
+pub mod shipping;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
