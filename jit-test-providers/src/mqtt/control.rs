@@ -20,7 +20,7 @@ use super::session::{self, MqttError};
 use super::settings::{MqttSettings, URL_VAR};
 
 /// Where commands go.
-pub(crate) const TOPIC: &str = "$CONTROL/dynamic-security/v1";
+pub const TOPIC: &str = "$CONTROL/dynamic-security/v1";
 /// Where the plugin answers.
 const RESPONSE_TOPIC: &str = "$CONTROL/dynamic-security/v1/response";
 

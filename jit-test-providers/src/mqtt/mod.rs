@@ -258,3 +258,23 @@ impl Provider for MqttProvider {
         .await
     }
 }
+
+/// The provider's own control messages, for the benchmark (`benches/mqtt_lifecycle.rs`)
+/// to send over a plain connection as its floor. Not a public API.
+#[doc(hidden)]
+pub mod __bench {
+    use jit_test::{GrantRequest, Secret};
+
+    pub use super::control::TOPIC;
+
+    /// The grant batch of `request`: the client's name, its password, the commands.
+    pub fn grant(request: &GrantRequest) -> (String, Secret, Vec<serde_json::Value>) {
+        let plan = super::grant::Plan::new(request).expect("plan");
+        (plan.name, plan.password, plan.commands)
+    }
+
+    /// The revoke batch of client `name`.
+    pub fn revoke(name: &str) -> Vec<serde_json::Value> {
+        super::revoke::commands(name)
+    }
+}

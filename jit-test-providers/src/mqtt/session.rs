@@ -219,10 +219,11 @@ impl std::fmt::Debug for MqttSession {
     }
 }
 
-/// What an acknowledgement said.
-enum Ack {
-    Publish(u8),
-    Subscribe(u8),
+/// Which acknowledgement an operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AckKind {
+    PubAck,
+    SubAck,
 }
 
 impl MqttSession {
@@ -257,14 +258,12 @@ impl MqttSession {
             .client
             .publish(topic, QoS::AtLeastOnce, false, payload)
             .await;
-        self.check_sent(sent)?;
-        match self.next_ack().await? {
-            Ack::Publish(code) if code < 0x80 => Ok(()),
-            Ack::Publish(code) => Err(MqttError::PublishRefused {
+        match self.acked(sent, AckKind::PubAck).await? {
+            code if code < 0x80 => Ok(()),
+            code => Err(MqttError::PublishRefused {
                 topic: topic.to_owned(),
                 code,
             }),
-            Ack::Subscribe(_) => Err(self.unexpected("a SUBACK")),
         }
     }
 
@@ -272,14 +271,12 @@ impl MqttSession {
     /// refused it (0x87 when the filter is outside the scope).
     pub async fn subscribe(&mut self, filter: &str) -> Result<(), MqttError> {
         let sent = self.client.subscribe(filter, QoS::AtLeastOnce).await;
-        self.check_sent(sent)?;
-        match self.next_ack().await? {
-            Ack::Subscribe(code) if code < 0x80 => Ok(()),
-            Ack::Subscribe(code) => Err(MqttError::SubscribeRefused {
+        match self.acked(sent, AckKind::SubAck).await? {
+            code if code < 0x80 => Ok(()),
+            code => Err(MqttError::SubscribeRefused {
                 filter: filter.to_owned(),
                 code,
             }),
-            Ack::Publish(_) => Err(self.unexpected("a PUBACK")),
         }
     }
 
@@ -329,33 +326,42 @@ impl MqttSession {
         .await;
     }
 
-    fn check_sent<E: std::fmt::Display>(&mut self, sent: Result<(), E>) -> Result<(), MqttError> {
+    /// Waits for the acknowledgement of a request that `sent` queued, and returns its
+    /// reason code; keeps messages that arrive meanwhile.
+    async fn acked<E: std::fmt::Display>(
+        &mut self,
+        sent: Result<(), E>,
+        want: AckKind,
+    ) -> Result<u8, MqttError> {
         if let Some(closed) = &self.closed {
             return Err(closed.clone());
         }
         sent.map_err(|e| MqttError::Connection {
             address: self.address.clone(),
             reason: e.to_string(),
-        })
-    }
-
-    /// Waits for the next PUBACK or SUBACK, keeping messages that arrive meanwhile.
-    async fn next_ack(&mut self) -> Result<Ack, MqttError> {
+        })?;
         let (address, timeout) = (self.address.clone(), self.timeout);
-        tokio::time::timeout(timeout, async {
+        let (kind, code) = tokio::time::timeout(timeout, async {
             loop {
                 match self.next_packet().await? {
-                    Packet::PubAck(ack) => return Ok(Ack::Publish(puback_code(ack.reason))),
+                    Packet::PubAck(ack) => return Ok((AckKind::PubAck, puback_code(ack.reason))),
                     Packet::SubAck(ack) => {
                         let code = ack.return_codes.first().copied().map_or(0x80, suback_code);
-                        return Ok(Ack::Subscribe(code));
+                        return Ok((AckKind::SubAck, code));
                     }
                     packet => self.keep(packet),
                 }
             }
         })
         .await
-        .unwrap_or(Err(MqttError::Timeout { address, timeout }))
+        .unwrap_or(Err(MqttError::Timeout { address, timeout }))?;
+        if kind != want {
+            return Err(MqttError::Connection {
+                address: self.address.clone(),
+                reason: format!("the broker sent a {kind:?} where a {want:?} was due"),
+            });
+        }
+        Ok(code)
     }
 
     /// The next incoming packet; the error that closed the connection once it is closed.
@@ -378,13 +384,6 @@ impl MqttSession {
     fn keep(&mut self, packet: Packet) {
         if let Some(message) = message_of(packet) {
             self.inbox.push_back(message);
-        }
-    }
-
-    fn unexpected(&self, what: &str) -> MqttError {
-        MqttError::Connection {
-            address: self.address.clone(),
-            reason: format!("the broker sent {what} out of turn"),
         }
     }
 }
