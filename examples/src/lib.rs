@@ -107,6 +107,9 @@ pub mod billing;
 pub mod events;
 pub mod store;
 
+#[cfg(feature = "mqtt")]
+pub mod shipping;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 

@@ -7,6 +7,7 @@
 //! | `redis` | `redis` | Redis ACL users with exactly the scoped keys, channels and commands |
 //! | `mysql` | `mysql` | MariaDB/MySQL users with exactly the scoped grants, dropped by a server event at their ttl |
 //! | `nats` | `nats` | NATS user JWTs with exactly the scoped subjects, expired by the server and revoked live |
+//! | `mqtt` | `mqtt` | Mosquitto dynamic-security clients allowed exactly the scoped topics |
 //!
 //! Every provider implements [`jit_test::Provider`] and passes
 //! [`jit_test::conformance::check`] against the real system it serves.
@@ -25,3 +26,5 @@ pub mod mysql;
 pub mod amqp;
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
