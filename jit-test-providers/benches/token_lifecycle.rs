@@ -8,10 +8,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jit_test::approve::{AccessRequest, Approver, Chain, MaxTtl};
+use jit_test::approval::Policy;
+use jit_test::approval::{AccessRequest, Approver, Chain, MaxTtl};
+use jit_test::approval::{Baseline, Mode};
 use jit_test::audit::{AuditLog, Event, EventKind};
-use jit_test::baseline::{Baseline, Mode};
-use jit_test::policy::Policy;
 use jit_test::{Broker, Config, GrantRequest, LeaseRequest, Provider, Scope};
 use jit_test_providers::token::{TokenAuthority, TokenSettings};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};

@@ -192,7 +192,7 @@ async fn a_grant_works_within_its_scope_and_is_denied_outside() {
         .await
         .unwrap();
     let valid_until: f64 = row.get(0);
-    let expected = jit_test::provider::unix_seconds(granted.expires_at) as f64;
+    let expected = jit_test::unix_seconds(granted.expires_at) as f64;
     assert!(
         (valid_until - expected).abs() < 3.0,
         "{valid_until} vs {expected}"

@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::ErrorClass;
+use jit_test_scope::Permission;
+
+use crate::class::ErrorClass;
 use crate::config::Config;
-use crate::scope::Permission;
 
 /// A source of short-lived credentials for one scheme (`pg`, `redis`, `token`, ...).
 ///

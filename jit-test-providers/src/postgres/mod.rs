@@ -128,7 +128,7 @@
 //! | `scram_iterations` | `4096` | PBKDF2 iterations of the roles' SCRAM-SHA-256 verifiers (see *Speed*) |
 //!
 //! Admin connections are made lazily, once per process, on
-//! `jit_test::registry::broker_runtime()`; an unreachable server fails within
+//! `jit_test::broker_runtime()`; an unreachable server fails within
 //! `connect_timeout` with [`ProviderError::Unreachable`] naming the address and
 //! `JIT_TEST_PG_URL`.
 
@@ -217,7 +217,7 @@ impl PgProvider {
     }
 
     fn with_design(settings: PgSettings, design: grant::Design) -> PgProvider {
-        jit_test::classify::register::<PgProvider>();
+        jit_test::register::<PgProvider>();
         PgProvider {
             inner: Arc::new(Inner {
                 pool: Pool::new(&settings),
@@ -253,7 +253,7 @@ async fn on_broker<T: Send + 'static>(
     work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
 ) -> Result<T, ProviderError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    jit_test::registry::broker_runtime().spawn(async move {
+    jit_test::broker_runtime().spawn(async move {
         let _ = tx.send(work.await);
     });
     rx.await
@@ -335,7 +335,7 @@ impl Provider for PgProvider {
         let inner = Arc::clone(&self.inner);
         let request = request.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        jit_test::registry::broker_runtime().spawn(async move {
+        jit_test::broker_runtime().spawn(async move {
             let granted = grant::grant(&inner, &request).await;
             // Nobody waits for it any more: take it back at once.
             if let Err(Ok(granted)) = tx.send(granted) {

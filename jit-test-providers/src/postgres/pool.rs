@@ -1,6 +1,6 @@
 //! The admin connections: a small pool, made lazily, living on the broker's runtime.
 //!
-//! Every admin connection is opened *and* driven on `jit_test::registry::broker_runtime()`,
+//! Every admin connection is opened *and* driven on `jit_test::broker_runtime()`,
 //! which lives as long as the process, so a provider used from any runtime (the broker's,
 //! a `#[tokio::test]`'s, a benchmark's) never holds a connection bound to a runtime that
 //! has gone away.
@@ -139,7 +139,7 @@ pub(crate) async fn connect_on_broker_runtime(
         reason: format!("{reason} (the address comes from {source})"),
     };
     // Startup and authentication are bounded too, not only the TCP connect.
-    let attempt = jit_test::registry::broker_runtime().spawn(async move {
+    let attempt = jit_test::broker_runtime().spawn(async move {
         match tokio::time::timeout(timeout + Duration::from_secs(1), config.connect(NoTls)).await {
             Err(_) => Err(None),
             Ok(Err(e)) => Err(Some(e)),

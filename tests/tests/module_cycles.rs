@@ -1,0 +1,202 @@
+//! No import cycle among the modules of `jit-test`, nor among those of the PostgreSQL
+//! provider: each module's file is read, every path it names through `crate::` or
+//! `super::` becomes an edge to the module that path lands in, and the graph must be
+//! acyclic. A path that lands in an ancestor module (the crate root's re-exports, a
+//! folder's `mod.rs`) is refused too: it would hide the real edge behind a re-export.
+//! Code after a file's `#[cfg(test)]` (its unit tests) is not counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// A module path from the crate root, e.g. `["lifecycle", "broker"]`.
+type Module = Vec<String>;
+
+/// The modules of the files under `dir` (a crate's `src/` or a folder module in it),
+/// read as modules of the crate whose source root is `src`.
+fn modules(src: &Path, dir: &Path) -> BTreeMap<Module, String> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().unwrap() != "bin" {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                found.insert(module_of(src, &path), text);
+            }
+        }
+    }
+    found
+}
+
+fn module_of(src: &Path, file: &Path) -> Module {
+    let relative = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Module = relative
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+/// Every `crate::a::b` and `super::a` path of the code (not comments, not unit tests),
+/// as a module path from the crate root, resolved against `module`'s own file.
+fn paths(module: &Module, is_folder: bool, text: &str) -> Vec<Module> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    let mut out = Vec::new();
+    for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for (i, _) in line.match_indices("crate::") {
+            if line[..i].ends_with(|c: char| c == '$' || c == '_' || c.is_alphanumeric()) {
+                continue;
+            }
+            out.push(segments(&line[i + "crate::".len()..]));
+        }
+        for (i, _) in line.match_indices("super::") {
+            if line[..i].ends_with("super::") {
+                continue; // counted from the first `super::`
+            }
+            let mut base = module.clone();
+            if !is_folder {
+                base.pop();
+            }
+            let mut rest = &line[i..];
+            while let Some(tail) = rest.strip_prefix("super::") {
+                rest = tail;
+            }
+            // `super::super::` climbs once more per extra `super::`.
+            let climbs = (line[i..].len() - rest.len()) / "super::".len();
+            for _ in 1..climbs {
+                base.pop();
+            }
+            base.extend(segments(rest));
+            out.push(base);
+        }
+    }
+    out
+}
+
+/// The leading identifiers of a path (`a::b::{C, D}` → `[a, b]`).
+fn segments(path: &str) -> Module {
+    path.split("::")
+        .map(|s| {
+            s.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .take_while(|s| !s.is_empty())
+        .collect()
+}
+
+/// The module a path lands in: its longest prefix that is a module.
+fn target(path: &Module, known: &BTreeMap<Module, String>) -> Module {
+    (0..=path.len())
+        .rev()
+        .map(|n| path[..n].to_vec())
+        .find(|prefix| known.contains_key(prefix))
+        .unwrap_or_default()
+}
+
+fn name(module: &Module) -> String {
+    if module.is_empty() {
+        "crate".to_owned()
+    } else {
+        module.join("::")
+    }
+}
+
+/// Checks the modules of `dir` (relative to the workspace root) in the crate whose source
+/// root is `src`; returns every problem.
+fn check(src: &str, dir: &str) -> Vec<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (src, dir) = (root.join(src), root.join(dir));
+    let all = modules(&src, &src);
+    let ours = modules(&src, &dir);
+    let mut problems = Vec::new();
+    let mut edges: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
+    for (module, text) in &ours {
+        let file_is_folder = dir.join(module.join("/")).is_dir() || module.is_empty();
+        for path in paths(module, file_is_folder, text) {
+            let to = target(&path, &all);
+            if to == *module || !ours.contains_key(&to) {
+                continue;
+            }
+            if module.starts_with(&to) {
+                problems.push(format!(
+                    "{} names `{}` through its ancestor {}: name the module that defines it",
+                    name(module),
+                    path.join("::"),
+                    name(&to)
+                ));
+                continue;
+            }
+            edges.entry(module.clone()).or_default().insert(to);
+        }
+    }
+    problems.extend(cycles(&edges));
+    problems
+}
+
+/// Each cycle found by a depth-first search, as `a -> b -> a`.
+fn cycles(edges: &BTreeMap<Module, BTreeSet<Module>>) -> Vec<String> {
+    fn visit(
+        node: &Module,
+        edges: &BTreeMap<Module, BTreeSet<Module>>,
+        path: &mut Vec<Module>,
+        done: &mut BTreeSet<Module>,
+        found: &mut Vec<String>,
+    ) {
+        if let Some(start) = path.iter().position(|m| m == node) {
+            let mut cycle: Vec<String> = path[start..].iter().map(name).collect();
+            cycle.push(name(node));
+            found.push(format!("import cycle: {}", cycle.join(" -> ")));
+            return;
+        }
+        if !done.insert(node.clone()) {
+            return;
+        }
+        path.push(node.clone());
+        for next in edges.get(node).into_iter().flatten() {
+            visit(next, edges, path, done, found);
+        }
+        path.pop();
+    }
+    let mut found = Vec::new();
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        visit(node, edges, &mut Vec::new(), &mut done, &mut found);
+    }
+    found
+}
+
+#[test]
+fn the_runtime_has_no_import_cycle() {
+    let problems = check("jit-test/src", "jit-test/src");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_checker_finds_a_cycle() {
+    let mut edges = BTreeMap::new();
+    let (a, b) = (vec!["a".to_owned()], vec!["b".to_owned()]);
+    edges.insert(a.clone(), BTreeSet::from([b.clone()]));
+    edges.insert(b.clone(), BTreeSet::from([a.clone()]));
+    assert_eq!(cycles(&edges), ["import cycle: a -> b -> a"]);
+    let known = BTreeMap::from([(a.clone(), String::new()), (vec![], String::new())]);
+    assert_eq!(target(&vec!["a".into(), "Item".into()], &known), a);
+    assert_eq!(
+        paths(
+            &vec!["x".into(), "y".into()],
+            false,
+            "use super::z::W;\nuse crate::a::B;"
+        ),
+        [
+            vec!["x".to_owned(), "z".to_owned(), "W".to_owned()],
+            vec!["a".to_owned(), "B".to_owned()]
+        ]
+    );
+}
