@@ -13,3 +13,10 @@ pub mod token;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+/// The README's `rust` blocks, compiled and run as doc tests of this crate (a block that
+/// needs a server is `rust,no_run,test_harness`: compiled, not run). Built with every
+/// provider feature the README uses; add yours to the `cfg` with your README section.
+#[cfg(all(doctest, feature = "token", feature = "postgres"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

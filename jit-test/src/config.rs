@@ -11,7 +11,7 @@
 //! | `max_ttl` | `JIT_TEST_MAX_TTL` | `10m` |
 //! | `reap_grace` | `JIT_TEST_REAP_GRACE` | `60s` |
 //! | `audit_log` | `JIT_TEST_AUDIT_LOG` | `<target>/jit-test/audit.jsonl` |
-//! | — | `JIT_TEST_RUN_ID` | `NEXTEST_RUN_ID`, else derived from the parent process (all test binaries of one `cargo test` share it) |
+//! | — | `JIT_TEST_RUN_ID` | `NEXTEST_RUN_ID`, else derived from the `cargo` process above (all test binaries and doc tests of one `cargo test` share it) |
 //!
 //! | — | `JIT_TEST_MINIMIZE` | off: find unneeded permissions after a pass |
 //! | — | `JIT_TEST_BLESS` | off: accept the requested permissions into the baseline |
@@ -198,19 +198,54 @@ pub fn out_dir() -> PathBuf {
     target_dir().join("jit-test")
 }
 
-/// A run id shared by the test binaries one `cargo test` starts: the parent process's
-/// id and start time (so a recycled pid gives a new id), else a random one.
+/// A process as `/proc/<pid>/stat` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ProcStat {
+    /// The command's name.
+    name: String,
+    /// The parent's pid.
+    parent: u32,
+    /// When it started, in clock ticks since boot.
+    started: String,
+}
+
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, tail) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    // After the name: state, ppid, ... starttime is the 20th field.
+    let fields: Vec<&str> = tail.split_whitespace().collect();
+    Some(ProcStat {
+        name,
+        parent: fields.get(1)?.parse().ok()?,
+        started: (*fields.get(19)?).to_owned(),
+    })
+}
+
+/// The process whose run this one belongs to, from `parent` up: the nearest `cargo`
+/// (its test binaries are its children, its doc tests its grandchildren through
+/// rustdoc), else `parent` itself.
+fn run_owner(parent: u32, stat: impl Fn(u32) -> Option<ProcStat>) -> Option<(u32, ProcStat)> {
+    let mut pid = parent;
+    for _ in 0..16 {
+        let Some(process) = stat(pid) else { break };
+        if process.name == "cargo" {
+            return Some((pid, process));
+        }
+        if process.parent <= 1 {
+            break;
+        }
+        pid = process.parent;
+    }
+    stat(parent).map(|process| (parent, process))
+}
+
+/// A run id shared by everything one `cargo test` starts, test binaries and doc tests:
+/// the id and start time of the `cargo` process (so a recycled pid gives a new id), else
+/// of the parent process, else a random one.
 fn parent_run_id() -> String {
-    let ppid = std::os::unix::process::parent_id();
-    let started = std::fs::read_to_string(format!("/proc/{ppid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // Field 22 (starttime) counts from the field after the ")" that ends the name.
-            let after_name = stat.rsplit_once(')')?.1.to_owned();
-            after_name.split_whitespace().nth(19).map(str::to_owned)
-        });
-    match started {
-        Some(start) => format!("{}-{ppid}-{start}", hostname()),
+    match run_owner(std::os::unix::process::parent_id(), proc_stat) {
+        Some((pid, process)) => format!("{}-{pid}-{}", hostname(), process.started),
         None => crate::random::hex(8),
     }
 }
@@ -428,6 +463,32 @@ mod tests {
             "{err}"
         );
         assert!(config.check_provider_tables(&["pgg"]).is_ok());
+    }
+
+    #[test]
+    fn doc_tests_share_the_run_of_the_cargo_process_above_them() {
+        let table = |pid: u32| {
+            let (name, parent) = match pid {
+                30 => ("rust_out", 20),
+                20 => ("rustdoc", 10),
+                10 => ("cargo", 5),
+                5 => ("bash", 1),
+                40 => ("my-runner", 5),
+                _ => return None,
+            };
+            Some(ProcStat {
+                name: name.to_owned(),
+                parent,
+                started: format!("t{pid}"),
+            })
+        };
+        // A test binary (parent cargo) and a doc test (parent rustdoc) share cargo's run.
+        assert_eq!(run_owner(10, table).unwrap().0, 10);
+        assert_eq!(run_owner(20, table).unwrap().0, 10);
+        // Without cargo above, the parent's.
+        assert_eq!(run_owner(40, table).unwrap().0, 40);
+        let me = proc_stat(std::process::id()).unwrap();
+        assert_eq!(me.parent, std::os::unix::process::parent_id());
     }
 
     #[test]
