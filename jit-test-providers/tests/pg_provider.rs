@@ -597,6 +597,55 @@ async fn an_unreachable_server_fails_fast_naming_the_address_and_the_variable() 
     );
 }
 
+#[tokio::test]
+async fn twenty_grants_against_a_server_that_never_answers_fail_in_about_one_timeout() {
+    if std::env::var_os("JIT_TEST_PG_URL").is_some() || std::env::var_os("DATABASE_URL").is_some() {
+        return;
+    }
+    // Accepts every connection and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().flatten().collect();
+        drop(held);
+    });
+    let p = Arc::new(provider_with(&format!(
+        "url = \"postgresql://postgres@127.0.0.1:{port}/test\"\nconnect_timeout = \"2s\""
+    )));
+    let started = std::time::Instant::now();
+    let mut grants = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let p = Arc::clone(&p);
+        let test = format!("silent_{n}");
+        grants.spawn(async move {
+            let request = request(
+                &test,
+                "pg:select:jit_pt.orders",
+                "",
+                Duration::from_secs(30),
+            );
+            p.grant(&request).await.err().map(|e| e.to_string())
+        });
+    }
+    let mut messages = Vec::new();
+    while let Some(done) = grants.join_next().await {
+        messages.push(
+            done.unwrap()
+                .expect("a grant against a silent server fails"),
+        );
+    }
+    let elapsed = started.elapsed();
+    // One attempt waits 2 s + 1 s; queued one behind another, twenty took a minute.
+    assert!(elapsed < Duration::from_secs(7), "{elapsed:?}");
+    for message in &messages {
+        assert!(
+            message.contains(&format!("127.0.0.1:{port}"))
+                && message.contains("no answer within 2s"),
+            "{message}"
+        );
+    }
+}
+
 /// The message of an admin login that `url` makes the server refuse.
 async fn refused_admin_login(url: &str) -> String {
     let p = provider_with(&format!("url = \"{url}\"\nconnect_timeout = \"3s\""));

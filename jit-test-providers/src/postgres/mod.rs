@@ -139,6 +139,7 @@ mod grant;
 mod handoff;
 mod hba;
 pub mod ident;
+mod outage;
 mod permission_set;
 mod plan;
 mod pool;

@@ -14,6 +14,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::handoff::on_broker;
+use super::outage::Outage;
 use super::settings::{PgSettings, URL_VAR, address};
 
 /// Settings of every admin session.
@@ -27,6 +28,7 @@ pub(crate) struct Pool {
     timeout: Duration,
     idle: Mutex<Vec<Idle>>,
     permits: Semaphore,
+    outage: Outage,
 }
 
 /// An idle connection and the statement prepared on it, if any.
@@ -93,6 +95,7 @@ impl Pool {
             timeout: settings.connect_timeout,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(settings.pool_size),
+            outage: Outage::default(),
         }
     }
 
@@ -124,13 +127,17 @@ impl Pool {
         })
     }
 
-    /// Opens an admin connection outside the pool, to `database` if given.
+    /// Opens an admin connection outside the pool, to `database` if given. During an
+    /// outage (see [`Outage`]) fails at once with the error that started it.
     pub(crate) async fn connect(&self, database: Option<&str>) -> Result<Client, ProviderError> {
+        self.outage.check()?;
         let mut config = self.config.clone();
         if let Some(database) = database {
             config.dbname(database);
         }
-        connect_on_broker_runtime(config, self.timeout, self.source).await
+        let result = connect_on_broker_runtime(config, self.timeout, self.source).await;
+        self.outage.record(&result);
+        result
     }
 }
 
@@ -154,7 +161,7 @@ fn admin_login_advice(code: &SqlState, database: &str) -> String {
 }
 
 /// Connects with `config` on the broker's runtime and keeps the connection driven there.
-pub(crate) async fn connect_on_broker_runtime(
+async fn connect_on_broker_runtime(
     config: tokio_postgres::Config,
     timeout: Duration,
     source: &'static str,
