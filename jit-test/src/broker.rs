@@ -14,7 +14,7 @@ use crate::audit::{AuditLog, Event, EventKind};
 use crate::baseline::{Baseline, Mode};
 use crate::config::{Config, ConfigError};
 use crate::policy::Policy;
-use crate::provider::{GrantRequest, Proof, Provider, ProviderError, unix_seconds};
+use crate::provider::{GrantRequest, Proof, Provider, ProviderError};
 use crate::scope::Permission;
 
 /// How often a failed revocation is retried before the broker gives up loudly.
@@ -236,9 +236,7 @@ impl Broker {
     }
 
     fn event(&self, kind: EventKind, test: &str, scheme: &str) -> Event {
-        let mut event = Event::new(kind, &self.config.run_id, scheme);
-        event.test = test.to_owned();
-        event
+        Event::new(&self.config.run_id, scheme, kind).with_test(test)
     }
 
     /// Removes leftovers of crashed runs, once per provider type and process.
@@ -267,9 +265,7 @@ impl Broker {
         let events: Vec<Event> = names
             .iter()
             .map(|name| {
-                let mut e = Event::new(EventKind::Reaped, &self.config.run_id, P::SCHEME);
-                e.principal = Some(name.clone());
-                e
+                Event::new(&self.config.run_id, P::SCHEME, EventKind::Reaped).with_principal(name)
             })
             .collect();
         if !events.is_empty() {
@@ -321,18 +317,14 @@ impl Broker {
             deny,
             ttl,
         };
-        let listed: Vec<String> = request
-            .permissions
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let mut requested = self.event(EventKind::Requested, test, P::SCHEME);
-        requested.lease = Some(request.lease_id.clone());
-        requested.permissions = listed.clone();
-        requested.detail = Some(match &reason {
-            Some(reason) => format!("ttl {}; reason: {reason}", humantime::format_duration(ttl)),
-            None => format!("ttl {}", humantime::format_duration(ttl)),
-        });
+        let lease_id = request.lease_id.as_str();
+        let requested = self
+            .event(
+                EventKind::requested(&request.permissions, ttl, reason.as_deref()),
+                test,
+                P::SCHEME,
+            )
+            .with_lease(lease_id);
 
         let (decision, approver) = self.approvers.decide(&AccessRequest {
             test,
@@ -343,12 +335,17 @@ impl Broker {
             reason: reason.as_deref(),
             trial,
         });
-        let mut verdict = self.event(EventKind::Approved, test, P::SCHEME);
-        verdict.lease = Some(request.lease_id.clone());
-        verdict.detail = Some(format!("by {approver}"));
+        let verdict = match &decision {
+            Decision::Deny(reason) => EventKind::Denied {
+                approver: approver.clone(),
+                reason: reason.clone(),
+            },
+            _ => EventKind::Approved {
+                approver: approver.clone(),
+            },
+        };
+        let verdict = self.event(verdict, test, P::SCHEME).with_lease(lease_id);
         if let Decision::Deny(reason) = decision {
-            verdict.event = EventKind::Denied;
-            verdict.detail = Some(format!("by {approver}: {reason}"));
             self.record(&[requested, verdict]);
             return Err(LifecycleError::Denied {
                 test: test.to_owned(),
@@ -361,9 +358,9 @@ impl Broker {
         let granted = match provider.grant(&request).await {
             Ok(granted) => granted,
             Err(source) => {
-                let mut failed = self.event(EventKind::GrantFailed, test, P::SCHEME);
-                failed.lease = Some(request.lease_id.clone());
-                failed.detail = Some(source.to_string());
+                let error = source.to_string();
+                let failed = self.event(EventKind::GrantFailed { error }, test, P::SCHEME);
+                let failed = failed.with_lease(lease_id);
                 self.record(&[requested, verdict, failed]);
                 return Err(LifecycleError::Provider {
                     test: test.to_owned(),
@@ -373,19 +370,16 @@ impl Broker {
                 });
             }
         };
-        let mut event = self.event(EventKind::Granted, test, P::SCHEME);
-        event.lease = Some(request.lease_id.clone());
-        event.principal = Some(granted.principal.clone());
-        event.permissions = listed;
-        event.expires_at = Some(unix_seconds(granted.expires_at));
+        let kind = EventKind::granted(&request.permissions, granted.expires_at);
+        let event = self.event(kind, test, P::SCHEME);
         let mut events = vec![requested, verdict, event];
         if !granted.beyond_scope.is_empty() {
-            let mut beyond = self.event(EventKind::BeyondScope, test, P::SCHEME);
-            beyond.lease = Some(request.lease_id.clone());
-            beyond.principal = Some(granted.principal.clone());
-            beyond.permissions = granted.beyond_scope.clone();
-            beyond.detail = Some(granted.beyond_scope.join(", "));
-            events.push(beyond);
+            let privileges = granted.beyond_scope.clone();
+            events.push(self.event(EventKind::BeyondScope { privileges }, test, P::SCHEME));
+        }
+        for event in &mut events[2..] {
+            event.lease = Some(request.lease_id.clone());
+            event.principal = Some(granted.principal.clone());
         }
         self.record(&events);
 
@@ -438,13 +432,11 @@ struct LeaseState<P: Provider> {
 }
 
 impl<P: Provider> LeaseState<P> {
-    fn event(&self, kind: EventKind, detail: Option<String>) -> Event {
-        let mut event = Event::new(kind, &self.run_id, P::SCHEME);
-        event.test = self.info.test.clone();
-        event.lease = Some(self.info.lease_id.clone());
-        event.principal = Some(self.info.principal.clone());
-        event.detail = detail;
-        event
+    fn event(&self, kind: EventKind) -> Event {
+        Event::new(&self.run_id, P::SCHEME, kind)
+            .with_test(&self.info.test)
+            .with_lease(&self.info.lease_id)
+            .with_principal(&self.info.principal)
     }
 
     fn record(&self, events: &[Event]) {
@@ -466,8 +458,7 @@ impl<P: Provider> LeaseState<P> {
         }
         let mut events = Vec::with_capacity(2);
         if expired {
-            let note = "ttl reached while the test ran";
-            events.push(self.event(EventKind::Expired, Some(note.into())));
+            events.push(self.event(EventKind::Expired));
         }
         let mut delay = Duration::from_millis(50);
         let mut attempt = 1;
@@ -475,7 +466,7 @@ impl<P: Provider> LeaseState<P> {
             match self.provider.revoke(&self.lease).await {
                 Ok(()) => {
                     *revoked = true;
-                    events.push(self.event(EventKind::Revoked, None));
+                    events.push(self.event(EventKind::Revoked));
                     return Ok(events);
                 }
                 Err(e) if attempt < REVOKE_ATTEMPTS => {
@@ -488,7 +479,8 @@ impl<P: Provider> LeaseState<P> {
                     attempt += 1;
                 }
                 Err(e) => {
-                    events.push(self.event(EventKind::RevokeFailed, Some(e.to_string())));
+                    let error = e.to_string();
+                    events.push(self.event(EventKind::RevokeFailed { error }));
                     self.record(&events);
                     return Err(e);
                 }
@@ -539,10 +531,10 @@ impl<P: Provider> Lease<P> {
         let mut events = state.revoke(false).await.map_err(|e| fail("revoke", e))?;
         let proof = state.provider.prove_dead(&state.lease).await;
         match &proof {
-            Ok(Proof::Refused(how)) => {
-                events.push(state.event(EventKind::ProvenDead, Some(how.clone())))
-            }
-            Ok(Proof::Accepted) => events.push(state.event(EventKind::LeakDetected, None)),
+            Ok(Proof::Refused(how)) => events.push(state.event(EventKind::ProvenDead {
+                refusal: how.clone(),
+            })),
+            Ok(Proof::Accepted) => events.push(state.event(EventKind::LeakDetected)),
             Err(_) => {}
         }
         state.record(&events);

@@ -23,7 +23,6 @@
 //! provider; [`conformance`] checks a provider against the contract.
 
 pub mod approve;
-pub mod audit;
 pub mod baseline;
 pub mod broker;
 pub mod classify;
@@ -34,12 +33,11 @@ pub mod minimize;
 pub mod policy;
 pub mod provider;
 mod random;
+mod record;
 pub mod registry;
-pub mod report;
 pub mod runner;
 pub mod scope;
 pub mod secret;
-pub mod summary;
 
 pub use approve::{AccessRequest, Approver, Decision};
 pub use broker::{Broker, Lease, LeaseRequest, LifecycleError};
@@ -50,6 +48,7 @@ pub use jit_test_macros::jit_test;
 pub use provider::{
     Credential, GrantRequest, Granted, LeaseMeta, Proof, Provider, ProviderError, unix_seconds,
 };
+pub use record::{audit, report, summary};
 pub use registry::{broker_runtime, provider};
 pub use runner::{Flavor, Outcome, Test, run};
 pub use scope::{Permission, Scope, ScopeError};

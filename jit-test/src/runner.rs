@@ -33,9 +33,9 @@ pub(crate) fn record_assertion(scheme: &str, detail: &str) {
         return;
     };
     let broker = Broker::global();
-    let mut event = Event::new(EventKind::DenialAsserted, &broker.config().run_id, scheme);
-    event.test = test;
-    event.detail = Some(detail.to_owned());
+    let expression = detail.to_owned();
+    let kind = EventKind::DenialAsserted { expression };
+    let event = Event::new(&broker.config().run_id, scheme, kind).with_test(&test);
     if let Err(e) = broker.audit().append(&[event]) {
         eprintln!("jit-test: cannot write the audit log: {e}");
     }
