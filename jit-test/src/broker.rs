@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::approve::{AccessRequest, Approver, Chain, Decision, MaxTtl};
-use crate::audit::{AuditLog, Event, EventKind};
+use crate::audit::{AuditLog, Event, EventKind, Sink};
 use crate::baseline::{Baseline, Mode};
 use crate::config::{Config, ConfigError};
 use crate::policy::Policy;
@@ -153,7 +153,7 @@ impl LeaseRequest {
 pub struct Broker {
     config: Config,
     approvers: Chain,
-    audit: Arc<AuditLog>,
+    audit: Arc<dyn Sink>,
 }
 
 fn next_lease_id() -> String {
@@ -179,6 +179,13 @@ impl Broker {
             audit: Arc::new(AuditLog::new(config.audit_log.clone())),
             config,
         }
+    }
+
+    /// Replaces the audit sink (by default the [`AuditLog`] at `config.audit_log`): every
+    /// event of this broker and its leases goes there.
+    pub fn with_sink(mut self, sink: Arc<dyn Sink>) -> Broker {
+        self.audit = sink;
+        self
     }
 
     /// Replaces the approval chain.
@@ -221,16 +228,16 @@ impl Broker {
         &self.config
     }
 
-    /// The audit log this broker writes.
-    pub fn audit(&self) -> &AuditLog {
-        &self.audit
+    /// The audit sink this broker writes to.
+    pub fn audit(&self) -> &dyn Sink {
+        self.audit.as_ref()
     }
 
     fn record(&self, events: &[Event]) {
         if let Err(e) = self.audit.append(events) {
             panic!(
                 "cannot write the audit log {}: {e}. Set JIT_TEST_AUDIT_LOG to a writable path",
-                self.audit.path().display()
+                self.audit.location()
             );
         }
     }
@@ -425,7 +432,7 @@ struct LeaseState<P: Provider> {
     provider: Arc<P>,
     lease: P::Lease,
     info: LeaseInfo,
-    audit: Arc<AuditLog>,
+    audit: Arc<dyn Sink>,
     run_id: String,
     revoked: tokio::sync::Mutex<bool>,
     expired: AtomicBool,
@@ -443,7 +450,7 @@ impl<P: Provider> LeaseState<P> {
         if let Err(e) = self.audit.append(events) {
             eprintln!(
                 "jit-test: cannot write the audit log {}: {e}",
-                self.audit.path().display()
+                self.audit.location()
             );
         }
     }
