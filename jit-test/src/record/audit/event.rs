@@ -102,6 +102,16 @@ pub enum EventKind {
         /// The privileges beyond its scope.
         privileges: Vec<String>,
     },
+    /// The log ended in an incomplete append (a crash mid-write); the next writer copied
+    /// those bytes beside the log, cut them off and wrote this line before its own.
+    TornTail {
+        /// Where the incomplete append began, in bytes from the start of the log.
+        offset: u64,
+        /// How many bytes it had.
+        bytes: u64,
+        /// The file they were copied to.
+        kept: String,
+    },
 }
 
 fn listed(permissions: &[Permission]) -> Vec<String> {

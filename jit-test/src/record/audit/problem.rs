@@ -13,6 +13,8 @@ pub enum ProblemKind {
     Leak,
     /// The audit log itself is damaged: a line edited, removed or unreadable.
     Chain,
+    /// An append was cut short by a crash; its bytes were set aside.
+    Torn,
     /// A revocation gave up.
     RevokeFailed,
     /// A lease was neither revoked nor reaped.
@@ -57,6 +59,21 @@ pub enum Finding {
     },
     /// The line does not follow the one before it: a line was removed or changed.
     ChainBroken,
+    /// The log ends in an incomplete line: a crash mid-append, or an append under way
+    /// by a writer that ignores the lock.
+    Unterminated {
+        /// Where the line begins, in bytes from the start of the log.
+        offset: u64,
+    },
+    /// A writer found the log ending in an incomplete append and set it aside.
+    Torn {
+        /// Where the incomplete append began, in bytes from the start of the log.
+        offset: u64,
+        /// How many bytes it had.
+        bytes: u64,
+        /// The file they were copied to.
+        kept: String,
+    },
     /// The old credential still worked after revocation.
     Leaked {
         /// The test.
@@ -87,6 +104,7 @@ impl Finding {
             Finding::Leaked { .. } => ProblemKind::Leak,
             Finding::NeverRevoked { .. } => ProblemKind::Unrevoked,
             Finding::NeverProven { .. } => ProblemKind::Unproven,
+            Finding::Torn { .. } => ProblemKind::Torn,
             _ => ProblemKind::Chain,
         }
     }
@@ -107,6 +125,20 @@ impl fmt::Display for Problem {
             Finding::ChainBroken => {
                 write!(f, "chain broken (a line before it was removed or changed)")
             }
+            Finding::Unterminated { offset } => write!(
+                f,
+                "incomplete last line at byte {offset} (a crash mid-append?); \
+                 the next test run sets it aside"
+            ),
+            Finding::Torn {
+                offset,
+                bytes,
+                kept,
+            } => write!(
+                f,
+                "an append cut short by a crash ({bytes} bytes at byte {offset}) was set \
+                 aside in {kept}"
+            ),
             Finding::Leaked { test, principal } => write!(
                 f,
                 "{principal} of test {test} still worked after revocation"

@@ -121,6 +121,18 @@ impl Checker {
             EventKind::Revoked => self.leases.entry(lease_id).or_default().revoked = true,
             EventKind::ProvenDead { .. } => self.leases.entry(lease_id).or_default().proven = true,
             EventKind::Reaped => self.reaped.push(principal),
+            EventKind::TornTail {
+                offset,
+                bytes,
+                ref kept,
+            } => self.problem(
+                number,
+                Finding::Torn {
+                    offset,
+                    bytes,
+                    kept: kept.clone(),
+                },
+            ),
             EventKind::LeakDetected => self.problem(
                 number,
                 Finding::Leaked {
@@ -151,15 +163,22 @@ pub fn read_from(mut reader: impl BufRead) -> io::Result<Contents> {
     let mut checker = Checker::new();
     let mut events = Vec::new();
     let mut line = Vec::with_capacity(512);
-    let mut number = 0;
+    let (mut number, mut offset) = (0, 0u64);
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
             break;
         }
         number += 1;
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        events.extend(checker.line(number, text));
+        match line.strip_suffix(b"\n") {
+            Some(text) => events.extend(checker.line(number, text)),
+            None => {
+                checker.report.lines = number;
+                checker.problem(number, Finding::Unterminated { offset });
+            }
+        }
+        offset += read as u64;
     }
     Ok(Contents {
         events,
@@ -167,9 +186,14 @@ pub fn read_from(mut reader: impl BufRead) -> io::Result<Contents> {
     })
 }
 
-/// Reads the log at `path`: its events and the verification of the whole file.
+/// Reads the log at `path`: its events and the verification of the whole file. Holds a
+/// shared lock meanwhile, so no append is seen half-written.
 pub fn read(path: impl AsRef<Path>) -> io::Result<Contents> {
-    read_from(BufReader::new(File::open(path)?))
+    let file = File::open(path)?;
+    file.lock_shared()?;
+    let contents = read_from(BufReader::new(&file));
+    file.unlock()?;
+    contents
 }
 
 /// Checks the hash chain of the log at `path`, and that every granted lease was revoked

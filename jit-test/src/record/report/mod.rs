@@ -68,6 +68,8 @@ pub struct RunReport {
     pub tests: Vec<TestReport>,
     /// Principals the reaper removed (left behind by crashed runs; tied to no test).
     pub reaps: Vec<Reap>,
+    /// Incomplete appends (left by crashes) that a writer of these runs set aside.
+    pub tears: Vec<Tear>,
     /// What [`audit::verify`] found in the whole file.
     pub chain: ChainReport,
     /// Where `report.html` was written, once known; [`RunReport::summary_line`] points
@@ -260,6 +262,21 @@ pub struct Reap {
     pub principal: String,
 }
 
+/// An incomplete append, left by a crash, that a later writer set aside.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tear {
+    /// When it was set aside, RFC 3339.
+    pub ts: String,
+    /// The run whose writer set it aside.
+    pub run: String,
+    /// Where the incomplete append began, in bytes from the start of the log.
+    pub offset: u64,
+    /// How many bytes it had.
+    pub bytes: u64,
+    /// The file they were copied to.
+    pub kept: String,
+}
+
 /// The result of [`audit::verify`] on the log file.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChainReport {
@@ -402,7 +419,7 @@ impl Builder {
         }
     }
 
-    fn add(&mut self, event: &Event, reaps: &mut Vec<Reap>) {
+    fn add(&mut self, event: &Event, reaps: &mut Vec<Reap>, tears: &mut Vec<Tear>) {
         match &event.kind {
             EventKind::Requested {
                 permissions,
@@ -483,6 +500,17 @@ impl Builder {
                 lease.proof = Some(refusal.clone());
             }
             EventKind::LeakDetected => self.lease(event).leaked = true,
+            EventKind::TornTail {
+                offset,
+                bytes,
+                kept,
+            } => tears.push(Tear {
+                ts: event.ts.clone(),
+                run: event.run.clone(),
+                offset: *offset,
+                bytes: *bytes,
+                kept: kept.clone(),
+            }),
             EventKind::Reaped => reaps.push(Reap {
                 ts: event.ts.clone(),
                 run: event.run.clone(),
@@ -609,6 +637,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
 
     let mut builder = Builder::default();
     let mut reaps = Vec::new();
+    let mut tears = Vec::new();
     let mut runs: Vec<String> = Vec::new();
     // The earliest and latest event: (milliseconds, its timestamp).
     let mut first: Option<(u64, &str)> = None;
@@ -628,7 +657,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
                 last = Some((ms, &event.ts));
             }
         }
-        builder.add(event, &mut reaps);
+        builder.add(event, &mut reaps, &mut tears);
     }
     let mut tests = builder.tests;
     for test in &mut tests {
@@ -651,6 +680,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
         end_ms: last.map(|(ms, _)| ms),
         tests,
         reaps,
+        tears,
         chain: ChainReport {
             lines: verification.lines,
             leases: verification.leases,
@@ -792,6 +822,17 @@ impl RunReport {
                     ),
                 );
             }
+        }
+        for tear in &self.tears {
+            out.push(Problem {
+                kind: ProblemKind::Torn,
+                test: None,
+                message: format!(
+                    "torn audit log: an append cut short by a crash ({} bytes at byte {}) \
+                     was set aside in {}",
+                    tear.bytes, tear.offset, tear.kept
+                ),
+            });
         }
         for problem in &self.chain.problems {
             if problem.finding.kind() == ProblemKind::Chain {
