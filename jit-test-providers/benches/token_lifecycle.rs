@@ -119,14 +119,25 @@ fn main() {
     });
     let log = AuditLog::new(dir.join("steps.jsonl"));
     let audit = measure(|| {
-        let event = |kind| Event::new(kind, "bench", "token");
+        let event = |kind| Event::new("bench", "token", kind);
+        let permissions = vec!["token:read:orders".to_owned()];
         let opened = [
-            EventKind::Requested,
-            EventKind::Approved,
-            EventKind::Granted,
+            EventKind::Requested {
+                permissions: permissions.clone(),
+                ttl_ms: 30_000,
+                reason: None,
+            },
+            EventKind::Approved {
+                approver: "max-ttl".into(),
+            },
+            EventKind::Granted {
+                permissions,
+                expires_at: 1_800_000_000,
+            },
         ];
         log.append(&opened.map(event)).unwrap();
-        let closed = [EventKind::Revoked, EventKind::ProvenDead];
+        let refusal = "revoked".to_owned();
+        let closed = [EventKind::Revoked, EventKind::ProvenDead { refusal }];
         log.append(&closed.map(event)).unwrap();
     });
 

@@ -24,8 +24,8 @@
 //!
 //! ## Layers
 //!
-//! Each layer uses only the layers listed before it (`tests/layers.rs` checks that no
-//! module imports in a cycle):
+//! Each layer uses only the layers listed before it (`tests/tests/module_cycles.rs`
+//! checks that no module imports in a cycle):
 //!
 //! - the contract, at the root: the scope grammar (the `jit-test-scope` crate), the
 //!   [`Provider`] trait, [`ErrorClass`], [`Secret`], [`Config`], [`rand`];
@@ -39,7 +39,6 @@
 
 pub mod approval;
 mod assertions;
-pub mod audit;
 mod class;
 pub mod config;
 pub mod conformance;
@@ -48,9 +47,8 @@ mod locked;
 pub mod minimize;
 mod provider;
 mod random;
-pub mod report;
+mod record;
 mod secret;
-pub mod summary;
 
 pub use approval::{AccessRequest, Approver, Decision};
 pub use assertions::classify;
@@ -65,6 +63,7 @@ pub use lifecycle::{
 pub use provider::{
     Credential, GrantRequest, Granted, LeaseMeta, Proof, Provider, ProviderError, unix_seconds,
 };
+pub use record::{audit, report, summary};
 pub use secret::Secret;
 
 /// The scope grammar (the `jit-test-scope` crate): error details beyond [`ScopeError`].

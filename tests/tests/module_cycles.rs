@@ -124,6 +124,37 @@ fn segments(path: &str) -> Module {
         .collect()
 }
 
+/// Modules the crate root re-exports under a name of their own (`pub use record::{audit,
+/// report};` makes `crate::audit` the module `record::audit`): alias → module.
+fn module_aliases(all: &BTreeMap<Module, String>) -> BTreeMap<String, Module> {
+    let root = all.get(&Module::new()).map(String::as_str).unwrap_or("");
+    let mut aliases = BTreeMap::new();
+    for line in root
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub use "))
+    {
+        for path in expand(line.trim_end_matches(';')) {
+            let module = segments(&path);
+            if module.len() > 1 && all.contains_key(&module) {
+                aliases.insert(module.last().unwrap().clone(), module);
+            }
+        }
+    }
+    aliases
+}
+
+/// `path` with a leading alias replaced by the module it names.
+fn unalias(path: Module, aliases: &BTreeMap<String, Module>) -> Module {
+    match path.first().and_then(|first| aliases.get(first)) {
+        Some(module) => module
+            .iter()
+            .cloned()
+            .chain(path[1..].iter().cloned())
+            .collect(),
+        None => path,
+    }
+}
+
 /// The module a path lands in: its longest prefix that is a module.
 fn target(path: &Module, known: &BTreeMap<Module, String>) -> Module {
     (0..=path.len())
@@ -148,12 +179,13 @@ fn check(src: &str, dir: &str) -> Vec<String> {
     let (src, dir) = (root.join(src), root.join(dir));
     let all = modules(&src, &src);
     let ours = modules(&src, &dir);
+    let aliases = module_aliases(&all);
     let mut problems = Vec::new();
     let mut edges: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
     for (module, text) in &ours {
         let file_is_folder = dir.join(module.join("/")).is_dir() || module.is_empty();
         for path in paths(module, file_is_folder, text) {
-            let to = target(&path, &all);
+            let to = target(&unalias(path.clone(), &aliases), &all);
             if to == *module || !ours.contains_key(&to) {
                 continue;
             }

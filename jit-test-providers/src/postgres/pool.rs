@@ -105,7 +105,9 @@ impl Pool {
     }
 
     /// Takes an idle connection or opens one, waiting while `pool_size` are in use.
+    /// During an outage (see [`Outage`]) fails at once with the error that started it.
     pub(crate) async fn get(&self) -> Result<Conn<'_>, ProviderError> {
+        self.outage.check()?;
         let permit = self.permits.acquire().await.expect("never closed");
         let idle = loop {
             let candidate = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();

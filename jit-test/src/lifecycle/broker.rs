@@ -12,9 +12,9 @@ use super::error::LifecycleError;
 use super::lease::{Lease, LeaseInfo};
 use super::registry::{first_reap, register};
 use crate::approval::{AccessRequest, Approver, Baseline, Chain, Decision, MaxTtl, Mode, Policy};
-use crate::audit::{AuditLog, Event, EventKind};
 use crate::config::{Config, ConfigError};
-use crate::provider::{GrantRequest, Granted, Provider, ProviderError, unix_seconds};
+use crate::provider::{GrantRequest, Granted, Provider, ProviderError};
+use crate::record::audit::{AuditLog, Event, EventKind, Sink};
 
 /// What a test asks the broker for, for one scheme.
 #[derive(Clone, Debug)]
@@ -55,7 +55,7 @@ impl LeaseRequest {
 pub struct Broker {
     config: Config,
     approvers: Chain,
-    audit: Arc<AuditLog>,
+    audit: Arc<dyn Sink>,
 }
 
 fn next_lease_id() -> String {
@@ -128,9 +128,16 @@ impl Broker {
         &self.config
     }
 
-    /// The audit log this broker writes.
-    pub fn audit(&self) -> &AuditLog {
-        &self.audit
+    /// Replaces the audit sink (by default the [`AuditLog`] at `config.audit_log`): every
+    /// event of this broker and its leases goes there.
+    pub fn with_sink(mut self, sink: Arc<dyn Sink>) -> Broker {
+        self.audit = sink;
+        self
+    }
+
+    /// The audit sink this broker writes to.
+    pub fn audit(&self) -> &dyn Sink {
+        self.audit.as_ref()
     }
 
     /// Appends `events`; on failure, the error says what `then` happened to the access.
@@ -143,22 +150,19 @@ impl Broker {
     fn unrecorded(&self, test: &str, error: &std::io::Error, then: String) -> LifecycleError {
         LifecycleError::Unrecorded {
             test: test.to_owned(),
-            path: self.audit.path().display().to_string(),
+            path: self.audit.location(),
             reason: error.to_string(),
             then,
         }
     }
 
     fn event(&self, kind: EventKind, test: &str, scheme: &str) -> Event {
-        let mut event = Event::new(kind, &self.config.run_id, scheme);
-        event.test = test.to_owned();
-        event
+        Event::new(&self.config.run_id, scheme, kind).with_test(test)
     }
 
     /// Records a passed assertion of `test` (see the runner's hook).
-    pub(crate) fn record_assertion(&self, test: &str, scheme: &str, detail: String) {
-        let mut event = self.event(EventKind::DenialAsserted, test, scheme);
-        event.detail = Some(detail);
+    pub(crate) fn record_assertion(&self, test: &str, scheme: &str, expression: String) {
+        let event = self.event(EventKind::DenialAsserted { expression }, test, scheme);
         if let Err(e) = self.audit.append(&[event]) {
             eprintln!("jit-test: cannot write the audit log: {e}");
         }
@@ -186,9 +190,7 @@ impl Broker {
         let events: Vec<Event> = names
             .iter()
             .map(|name| {
-                let mut e = Event::new(EventKind::Reaped, &self.config.run_id, P::SCHEME);
-                e.principal = Some(name.clone());
-                e
+                Event::new(&self.config.run_id, P::SCHEME, EventKind::Reaped).with_principal(name)
             })
             .collect();
         if !events.is_empty() {
@@ -252,18 +254,11 @@ impl Broker {
     fn approve<P: Provider>(&self, pending: &Pending) -> Result<(), LifecycleError> {
         let request = &pending.grant;
         let test = request.test.as_str();
-        let mut requested = self.event(EventKind::Requested, test, P::SCHEME);
-        requested.lease = Some(request.lease_id.clone());
-        requested.permissions = request
-            .permissions
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let ttl = humantime::format_duration(request.ttl);
-        requested.detail = Some(match &pending.reason {
-            Some(reason) => format!("ttl {ttl}; reason: {reason}"),
-            None => format!("ttl {ttl}"),
-        });
+        let requested =
+            EventKind::requested(&request.permissions, request.ttl, pending.reason.as_deref());
+        let requested = self
+            .event(requested, test, P::SCHEME)
+            .with_lease(&request.lease_id);
         let (decision, approver) = self.approvers.decide(&AccessRequest {
             test,
             run_id: &self.config.run_id,
@@ -273,13 +268,20 @@ impl Broker {
             reason: pending.reason.as_deref(),
             trial: pending.trial,
         });
-        let mut verdict = self.event(EventKind::Approved, test, P::SCHEME);
-        verdict.lease = Some(request.lease_id.clone());
-        verdict.detail = Some(format!("by {approver}"));
+        let verdict = match &decision {
+            Decision::Deny(reason) => EventKind::Denied {
+                approver: approver.clone(),
+                reason: reason.clone(),
+            },
+            _ => EventKind::Approved {
+                approver: approver.clone(),
+            },
+        };
+        let verdict = self
+            .event(verdict, test, P::SCHEME)
+            .with_lease(&request.lease_id);
         let nothing = "nothing was granted";
         if let Decision::Deny(reason) = decision {
-            verdict.event = EventKind::Denied;
-            verdict.detail = Some(format!("by {approver}: {reason}"));
             self.record(test, &[requested, verdict], nothing)?;
             return Err(LifecycleError::Denied {
                 test: test.to_owned(),
@@ -302,9 +304,9 @@ impl Broker {
             Ok(granted) => Ok(granted),
             Err(source) => {
                 let test = request.test.as_str();
-                let mut failed = self.event(EventKind::GrantFailed, test, P::SCHEME);
-                failed.lease = Some(request.lease_id.clone());
-                failed.detail = Some(source.to_string());
+                let error = source.to_string();
+                let failed = self.event(EventKind::GrantFailed { error }, test, P::SCHEME);
+                let failed = failed.with_lease(&request.lease_id);
                 self.record(test, &[failed], "nothing was granted")?;
                 Err(LifecycleError::Provider {
                     test: test.to_owned(),
@@ -326,24 +328,19 @@ impl Broker {
     ) -> Result<Lease<P>, LifecycleError> {
         let request = pending.grant;
         let test = request.test.clone();
-        let mut event = self.event(EventKind::Granted, &test, P::SCHEME);
-        event.lease = Some(request.lease_id.clone());
-        event.principal = Some(granted.principal.clone());
-        event.permissions = request
-            .permissions
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        event.expires_at = Some(unix_seconds(granted.expires_at));
-        let mut events = vec![event];
+        let granted_kind = EventKind::granted(&request.permissions, granted.expires_at);
+        let mut events = vec![self.event(granted_kind, &test, P::SCHEME)];
         if !granted.beyond_scope.is_empty() {
-            let mut beyond = self.event(EventKind::BeyondScope, &test, P::SCHEME);
-            beyond.lease = Some(request.lease_id.clone());
-            beyond.principal = Some(granted.principal.clone());
-            beyond.permissions = granted.beyond_scope.clone();
-            beyond.detail = Some(granted.beyond_scope.join(", "));
-            events.push(beyond);
+            let privileges = granted.beyond_scope.clone();
+            events.push(self.event(EventKind::BeyondScope { privileges }, &test, P::SCHEME));
         }
+        let events: Vec<Event> = events
+            .into_iter()
+            .map(|e| {
+                e.with_lease(&request.lease_id)
+                    .with_principal(&granted.principal)
+            })
+            .collect();
         let info = LeaseInfo {
             test: test.clone(),
             scheme: P::SCHEME,

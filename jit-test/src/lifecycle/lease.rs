@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use jit_test_scope::Permission;
 
 use super::error::LifecycleError;
-use crate::audit::{AuditLog, Event, EventKind};
 use crate::provider::{Granted, Proof, Provider, ProviderError};
+use crate::record::audit::{Event, EventKind, Sink};
 
 /// How often a failed revocation is retried before the broker gives up loudly.
 const REVOKE_ATTEMPTS: u32 = 4;
@@ -64,7 +64,7 @@ struct LeaseState<P: Provider> {
     provider: Arc<P>,
     lease: P::Lease,
     info: LeaseInfo,
-    audit: Arc<AuditLog>,
+    audit: Arc<dyn Sink>,
     run_id: String,
     revoked: tokio::sync::Mutex<bool>,
     expired: AtomicBool,
@@ -77,13 +77,11 @@ fn until(deadline: SystemTime) -> Duration {
 }
 
 impl<P: Provider> LeaseState<P> {
-    fn event(&self, kind: EventKind, detail: Option<String>) -> Event {
-        let mut event = Event::new(kind, &self.run_id, P::SCHEME);
-        event.test = self.info.test.clone();
-        event.lease = Some(self.info.lease_id.clone());
-        event.principal = Some(self.info.principal.clone());
-        event.detail = detail;
-        event
+    fn event(&self, kind: EventKind) -> Event {
+        Event::new(&self.run_id, P::SCHEME, kind)
+            .with_test(&self.info.test)
+            .with_lease(&self.info.lease_id)
+            .with_principal(&self.info.principal)
     }
 
     fn failure(&self, step: &'static str, source: ProviderError) -> LifecycleError {
@@ -96,37 +94,52 @@ impl<P: Provider> LeaseState<P> {
     }
 
     /// Tries the old credential, records `events` (the revocation's) with the outcome in
-    /// one append, and requires a refusal.
+    /// one append, and requires a refusal, recorded.
     async fn prove(&self, mut events: Vec<Event>) -> Result<Released, LifecycleError> {
         let proof = self.provider.prove_dead(&self.lease).await;
         match &proof {
-            Ok(Proof::Refused(how)) => {
-                events.push(self.event(EventKind::ProvenDead, Some(how.clone())))
-            }
-            Ok(Proof::Accepted) => events.push(self.event(EventKind::LeakDetected, None)),
+            Ok(Proof::Refused(how)) => events.push(self.event(EventKind::ProvenDead {
+                refusal: how.clone(),
+            })),
+            Ok(Proof::Accepted) => events.push(self.event(EventKind::LeakDetected)),
             Err(_) => {}
         }
-        self.record(&events);
-        match proof {
-            Ok(Proof::Refused(how)) => Ok(Released {
-                info: self.info.clone(),
-                expired_during_test: self.expired.load(Ordering::SeqCst),
-                refusal: how,
-            }),
-            Ok(Proof::Accepted) => Err(LifecycleError::Leak {
+        let recorded = self.audit.append(&events);
+        let refusal = match proof {
+            Ok(Proof::Refused(how)) => how,
+            Ok(Proof::Accepted) => {
+                return Err(LifecycleError::Leak {
+                    test: self.info.test.clone(),
+                    scheme: P::SCHEME.to_owned(),
+                    principal: self.info.principal.clone(),
+                });
+            }
+            Err(e) => return Err(self.failure("proof", e)),
+        };
+        if let Err(e) = recorded {
+            return Err(LifecycleError::Unrecorded {
                 test: self.info.test.clone(),
-                scheme: P::SCHEME.to_owned(),
-                principal: self.info.principal.clone(),
-            }),
-            Err(e) => Err(self.failure("proof", e)),
+                path: self.audit.location(),
+                reason: e.to_string(),
+                then: format!(
+                    "the {} principal {} was revoked and proven dead ({refusal}), but the audit log does not say so",
+                    P::SCHEME,
+                    self.info.principal
+                ),
+            });
         }
+        Ok(Released {
+            info: self.info.clone(),
+            expired_during_test: self.expired.load(Ordering::SeqCst),
+            refusal,
+        })
     }
 
     fn record(&self, events: &[Event]) {
         if let Err(e) = self.audit.append(events) {
             eprintln!(
                 "jit-test: cannot write the audit log {}: {e}",
-                self.audit.path().display()
+                self.audit.location()
             );
         }
     }
@@ -139,20 +152,32 @@ impl<P: Provider> LeaseState<P> {
         if *revoked {
             return Ok(Vec::new());
         }
-        let mut events = Vec::with_capacity(2);
-        if expired {
-            let note = "ttl reached while the test ran";
-            events.push(self.event(EventKind::Expired, Some(note.into())));
+        let mut events: Vec<Event> = expired
+            .then(|| self.event(EventKind::Expired))
+            .into_iter()
+            .collect();
+        match self.revoke_with_retries().await {
+            Ok(()) => {
+                *revoked = true;
+                events.push(self.event(EventKind::Revoked));
+                Ok(events)
+            }
+            Err(e) => {
+                let error = e.to_string();
+                events.push(self.event(EventKind::RevokeFailed { error }));
+                self.record(&events);
+                Err(e)
+            }
         }
+    }
+
+    /// The provider's revoke, tried up to [`REVOKE_ATTEMPTS`] times, 50 ms apart at
+    /// first and four times longer each time.
+    async fn revoke_with_retries(&self) -> Result<(), ProviderError> {
         let mut delay = Duration::from_millis(50);
         let mut attempt = 1;
         loop {
             match self.provider.revoke(&self.lease).await {
-                Ok(()) => {
-                    *revoked = true;
-                    events.push(self.event(EventKind::Revoked, None));
-                    return Ok(events);
-                }
                 Err(e) if attempt < REVOKE_ATTEMPTS => {
                     eprintln!(
                         "jit-test: revoking {} (attempt {attempt}) failed, retrying: {e}",
@@ -162,11 +187,7 @@ impl<P: Provider> LeaseState<P> {
                     delay *= 4;
                     attempt += 1;
                 }
-                Err(e) => {
-                    events.push(self.event(EventKind::RevokeFailed, Some(e.to_string())));
-                    self.record(&events);
-                    return Err(e);
-                }
+                result => return result,
             }
         }
     }
@@ -187,7 +208,7 @@ impl<P: Provider> Lease<P> {
         provider: &Arc<P>,
         granted: Granted<P>,
         info: LeaseInfo,
-        audit: &Arc<AuditLog>,
+        audit: &Arc<dyn Sink>,
         run_id: &str,
     ) -> Lease<P> {
         let state = Arc::new(LeaseState {

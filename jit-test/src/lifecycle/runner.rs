@@ -248,7 +248,7 @@ impl Test {
     fn execute<C: Credentials>(self, body: Arc<Body<C>>) {
         let broker = Broker::global();
         if broker.config().summary {
-            crate::summary::at_exit();
+            crate::record::summary::at_exit();
         }
         let plan = match self.resolve::<C>(broker.config()) {
             Ok(plan) => plan,
