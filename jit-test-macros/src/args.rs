@@ -8,7 +8,8 @@ use syn::parse::Parser;
 use syn::{Expr, Lit, LitInt, LitStr, Token};
 
 use crate::ctxt::Ctxt;
-use crate::scope::Scope;
+// The crate the runtime re-exports: the macro accepts exactly the scopes the runtime does.
+use jit_test_scope::Scope;
 
 /// The arguments `#[jit_test]` accepts, in the order the documentation lists them.
 const KNOWN: [&str; 9] = [

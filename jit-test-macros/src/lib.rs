@@ -5,11 +5,6 @@
 mod args;
 mod ctxt;
 mod expand;
-/// The scope grammar: the very file `jit_test::scope` is built from, so that the macro
-/// accepts exactly the scopes the runtime does.
-#[allow(dead_code)]
-#[path = "../../jit-test/src/scope.rs"]
-mod scope;
 
 use proc_macro::TokenStream;
 

@@ -9,8 +9,7 @@
 //!   DATABASE), without any migrations;
 //!
 //! and the throughput of 200 grant+revoke cycles run concurrently against 200 run one
-//! after another, for both ways of holding privileges (permission-set roles, the
-//! provider's; direct grants to each role, for comparison), with how busy the CPUs were.
+//! after another, with how busy the CPUs were.
 //! Figures and discussion: `BENCHMARKS.md`.
 //!
 //! ```text
@@ -22,24 +21,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jit_test::{Config, GrantRequest, Proof, Provider, Scope};
-use jit_test_providers::postgres::__bench::{self, Design};
+use jit_test_providers::postgres::__bench;
 use jit_test_providers::postgres::{PgProvider, PgSettings};
 use tokio_postgres::{Client, NoTls};
 
 const SCOPE: &str = "pg:select:jit_bench.items, pg:insert:jit_bench.items";
 const CONCURRENT: usize = 200;
 
-/// A provider with these `[providers.pg]` settings; `direct` grants privileges to each
-/// login role instead of through a permission-set role.
-fn provider(settings: &str, direct: bool) -> Arc<PgProvider> {
+/// A provider with these `[providers.pg]` settings.
+fn provider(settings: &str) -> Arc<PgProvider> {
     let mut config = Config::global().clone();
     config.providers = toml::from_str(&format!("[pg]\n{settings}")).unwrap();
-    let settings = PgSettings::from_config(&config).unwrap();
-    Arc::new(if direct {
-        __bench::direct(settings)
-    } else {
-        PgProvider::new(settings)
-    })
+    Arc::new(PgProvider::new(PgSettings::from_config(&config).unwrap()))
 }
 
 fn request(n: usize, ttl: Duration) -> GrantRequest {
@@ -102,8 +95,7 @@ async fn floor_cycle(
     iterations: u32,
 ) {
     let req = request(n, Duration::from_secs(60));
-    let (role, password) =
-        __bench::grant(admin, effective, &req, "test", Design::Group, iterations).await;
+    let (role, password) = __bench::grant(admin, effective, &req, "test", iterations).await;
     admin
         .simple_query(&__bench::revoke_sql(&role))
         .await
@@ -212,8 +204,7 @@ async fn busy<F: std::future::Future<Output = Duration>>(f: F) -> (Duration, f64
 
 async fn run(iterations: usize, rounds: usize) {
     let warmup = (iterations / 10).max(5);
-    let group = provider("", false);
-    let direct = provider("", true);
+    let group = provider("");
     let admin = group.admin_client().await.unwrap();
     admin
         .batch_execute(
@@ -234,22 +225,21 @@ async fn run(iterations: usize, rounds: usize) {
          (a database per test every {db_every}th); medians (p90)\n"
     );
     // Interleaved, in rotating order, so that every variant sees the same background load.
-    const NAMES: [&str; 7] = [
+    const NAMES: [&str; 6] = [
         "pg provider (permission-set roles)",
-        "pg provider, direct grants (for comparison)",
         "floor: the same SQL over one plain connection",
         "minimal hand-written SQL, no checks",
         "database per test",
         "pg provider, scram_iterations = 1",
         "floor, scram_iterations = 1",
     ];
-    let fast = provider("scram_iterations = 1", false);
-    let mut samples: [Vec<Duration>; 7] = Default::default();
+    let fast = provider("scram_iterations = 1");
+    let mut samples: [Vec<Duration>; 6] = Default::default();
     let mut steps: [Vec<Duration>; 3] = Default::default();
     for i in 0..warmup + iterations {
         for k in 0..NAMES.len() {
             let variant = (i + k) % NAMES.len();
-            if variant == 4 && i % db_every != 0 {
+            if variant == 3 && i % db_every != 0 {
                 continue;
             }
             let started = Instant::now();
@@ -262,11 +252,10 @@ async fn run(iterations: usize, rounds: usize) {
                         }
                     }
                 }
-                1 => drop(provider_cycle(&direct, i).await),
-                2 => floor_cycle(&floor_client, &effective, &admin_config, i, 4096).await,
-                3 => minimal_cycle(&floor_client, &admin_config, i).await,
-                4 => database_cycle(&floor_client, &admin_config, i).await,
-                5 => drop(provider_cycle(&fast, i).await),
+                1 => floor_cycle(&floor_client, &effective, &admin_config, i, 4096).await,
+                2 => minimal_cycle(&floor_client, &admin_config, i).await,
+                3 => database_cycle(&floor_client, &admin_config, i).await,
+                4 => drop(provider_cycle(&fast, i).await),
                 _ => floor_cycle(&floor_client, &effective, &admin_config, i, 1).await,
             }
             if i >= warmup {
@@ -274,7 +263,7 @@ async fn run(iterations: usize, rounds: usize) {
             }
         }
     }
-    let db_runs = samples[4].len();
+    let db_runs = samples[3].len();
     let s = samples.map(stats);
     let row = |name: &str, st: Stats, note: String| {
         println!(
@@ -288,21 +277,20 @@ async fn run(iterations: usize, rounds: usize) {
         "| one test's credential: grant → revoke → prove dead | median | p90 | vs its floor |"
     );
     println!("|---|---|---|---|");
-    row(NAMES[0], s[0], format!("{:.2}×", ratio(s[0], s[2])));
-    row(NAMES[1], s[1], format!("{:.2}×", ratio(s[1], s[2])));
-    row(NAMES[2], s[2], "1.00×".into());
-    row(NAMES[3], s[3], format!("{:.2}×", ratio(s[3], s[2])));
+    row(NAMES[0], s[0], format!("{:.2}×", ratio(s[0], s[1])));
+    row(NAMES[1], s[1], "1.00×".into());
+    row(NAMES[2], s[2], format!("{:.2}×", ratio(s[2], s[1])));
     row(
-        &format!("{} ({db_runs} runs)", NAMES[4]),
-        s[4],
+        &format!("{} ({db_runs} runs)", NAMES[3]),
+        s[3],
         format!(
             "{:.2}×: the provider is {:.1}× faster",
-            ratio(s[4], s[2]),
-            s[4].median.as_secs_f64() / s[0].median.as_secs_f64()
+            ratio(s[3], s[1]),
+            s[3].median.as_secs_f64() / s[0].median.as_secs_f64()
         ),
     );
-    row(NAMES[5], s[5], format!("{:.2}×", ratio(s[5], s[6])));
-    row(NAMES[6], s[6], "1.00×".into());
+    row(NAMES[4], s[4], format!("{:.2}×", ratio(s[4], s[5])));
+    row(NAMES[5], s[5], "1.00×".into());
     let [grant, revoke, prove] = steps.map(|st| ms(stats(st).median));
     println!(
         "\nprovider (permission-set roles) steps, medians: grant {grant}, revoke {revoke}, prove dead {prove}"
@@ -313,14 +301,12 @@ async fn run(iterations: usize, rounds: usize) {
          all the machine's cores | sequential | concurrent | speed-up |"
     );
     println!("|---|---|---|---|");
-    for (name, settings, direct) in [
-        ("sets, pool_size 4 (default)", "", false),
-        ("sets, pool_size 8", "pool_size = 8", false),
-        ("sets, scram_iterations = 1", "scram_iterations = 1", false),
-        ("direct, pool_size 4", "", true),
-        ("direct, pool_size 8", "pool_size = 8", true),
+    for (name, settings) in [
+        ("pool_size 4 (default)", ""),
+        ("pool_size 8", "pool_size = 8"),
+        ("scram_iterations = 1", "scram_iterations = 1"),
     ] {
-        let p = provider(settings, direct);
+        let p = provider(settings);
         provider_cycle(&p, usize::MAX - 1).await; // warm the pool and the permission set
         let (mut seq, mut conc) = (Vec::new(), Vec::new());
         for round in 0..rounds {

@@ -8,10 +8,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jit_test::approve::{AccessRequest, Approver, Chain, MaxTtl};
+use jit_test::approval::Policy;
+use jit_test::approval::{AccessRequest, Approver, Chain, MaxTtl};
+use jit_test::approval::{Baseline, Mode};
 use jit_test::audit::{AuditLog, Event, EventKind};
-use jit_test::baseline::{Baseline, Mode};
-use jit_test::policy::Policy;
 use jit_test::{Broker, Config, GrantRequest, LeaseRequest, Provider, Scope};
 use jit_test_providers::token::{TokenAuthority, TokenSettings};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
@@ -119,14 +119,25 @@ fn main() {
     });
     let log = AuditLog::new(dir.join("steps.jsonl"));
     let audit = measure(|| {
-        let event = |kind| Event::new(kind, "bench", "token");
+        let event = |kind| Event::new("bench", "token", kind);
+        let permissions = vec!["token:read:orders".to_owned()];
         let opened = [
-            EventKind::Requested,
-            EventKind::Approved,
-            EventKind::Granted,
+            EventKind::Requested {
+                permissions: permissions.clone(),
+                ttl_ms: 30_000,
+                reason: None,
+            },
+            EventKind::Approved {
+                approver: "max-ttl".into(),
+            },
+            EventKind::Granted {
+                permissions,
+                expires_at: 1_800_000_000,
+            },
         ];
         log.append(&opened.map(event)).unwrap();
-        let closed = [EventKind::Revoked, EventKind::ProvenDead];
+        let refusal = "revoked".to_owned();
+        let closed = [EventKind::Revoked, EventKind::ProvenDead { refusal }];
         log.append(&closed.map(event)).unwrap();
     });
 

@@ -6,6 +6,7 @@
 //! | `postgres` | `postgres` | PostgreSQL login roles with `VALID UNTIL` and exactly the scoped privileges |
 //! | `redis` | `redis` | Redis ACL users with exactly the scoped keys, channels and commands |
 //! | `mysql` | `mysql` | MariaDB/MySQL users with exactly the scoped grants, dropped by a server event at their ttl |
+//! | `amqp` | `amqp` | RabbitMQ users with exactly the scoped vhost permissions, their connections closed on revoke |
 //! | `nats` | `nats` | NATS user JWTs with exactly the scoped subjects, expired by the server and revoked live |
 //! | `mqtt` | `mqtt` | Mosquitto dynamic-security clients allowed exactly the scoped topics |
 //!
@@ -28,3 +29,19 @@ pub mod amqp;
 pub mod nats;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+
+/// The README's `rust` blocks, compiled and run as doc tests of this crate (a block that
+/// needs a server is `rust,no_run,test_harness`: compiled, not run). Built with every
+/// provider feature the README uses; add yours to the `cfg` with your README section.
+#[cfg(all(
+    doctest,
+    feature = "token",
+    feature = "postgres",
+    feature = "redis",
+    feature = "mysql",
+    feature = "amqp",
+    feature = "nats",
+    feature = "mqtt"
+))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -192,7 +192,7 @@ async fn a_grant_works_within_its_scope_and_is_denied_outside() {
         .await
         .unwrap();
     let valid_until: f64 = row.get(0);
-    let expected = jit_test::provider::unix_seconds(granted.expires_at) as f64;
+    let expected = jit_test::unix_seconds(granted.expires_at) as f64;
     assert!(
         (valid_until - expected).abs() < 3.0,
         "{valid_until} vs {expected}"
@@ -203,6 +203,12 @@ async fn a_grant_works_within_its_scope_and_is_denied_outside() {
     assert_eq!(meta.pid, std::process::id());
     assert_eq!(meta.run, Config::global().run_id);
     assert!((meta.expires_at as f64 - valid_until).abs() <= 1.0);
+    // The reaper's expiry, to the millisecond of the server's VALID UNTIL.
+    assert!(
+        (meta.expires_at_ms as f64 - valid_until * 1000.0).abs() <= 1.0,
+        "{} vs {valid_until}",
+        meta.expires_at_ms
+    );
     assert!(row.get::<_, bool>(3));
     let verifier: String = row.get(4);
     assert!(verifier.starts_with("SCRAM-SHA-256$4096:"));
@@ -591,41 +597,97 @@ async fn an_unreachable_server_fails_fast_naming_the_address_and_the_variable() 
     );
 }
 
-/// The access control list of `jit_pt.orders`, as text.
-async fn orders_acl(admin: &tokio_postgres::Client) -> String {
-    admin
-        .query_one(
-            "SELECT relacl::text FROM pg_class WHERE oid = 'jit_pt.orders'::regclass",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
+#[tokio::test]
+async fn twenty_grants_against_a_server_that_never_answers_fail_in_about_one_timeout() {
+    if std::env::var_os("JIT_TEST_PG_URL").is_some() || std::env::var_os("DATABASE_URL").is_some() {
+        return;
+    }
+    // Accepts every connection and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().flatten().collect();
+        drop(held);
+    });
+    let p = Arc::new(provider_with(&format!(
+        "url = \"postgresql://postgres@127.0.0.1:{port}/test\"\nconnect_timeout = \"2s\""
+    )));
+    let started = std::time::Instant::now();
+    let mut grants = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let p = Arc::clone(&p);
+        let test = format!("silent_{n}");
+        grants.spawn(async move {
+            let request = request(
+                &test,
+                "pg:select:jit_pt.orders",
+                "",
+                Duration::from_secs(30),
+            );
+            p.grant(&request).await.err().map(|e| e.to_string())
+        });
+    }
+    let mut messages = Vec::new();
+    while let Some(done) = grants.join_next().await {
+        messages.push(
+            done.unwrap()
+                .expect("a grant against a silent server fails"),
+        );
+    }
+    let elapsed = started.elapsed();
+    // One attempt waits 2 s + 1 s; queued one behind another, twenty took a minute.
+    assert!(elapsed < Duration::from_secs(7), "{elapsed:?}");
+    for message in &messages {
+        assert!(
+            message.contains(&format!("127.0.0.1:{port}"))
+                && message.contains("no answer within 2s"),
+            "{message}"
+        );
+    }
+}
+
+/// The message of an admin login that `url` makes the server refuse.
+async fn refused_admin_login(url: &str) -> String {
+    let p = provider_with(&format!("url = \"{url}\"\nconnect_timeout = \"3s\""));
+    let err = p.admin_client().await.expect_err("the login is refused");
+    err.to_string()
 }
 
 #[tokio::test]
-async fn the_direct_design_of_the_benchmark_grants_to_the_role_itself() {
+async fn admin_login_errors_advise_by_sqlstate() {
+    if std::env::var_os("JIT_TEST_PG_URL").is_some() || std::env::var_os("DATABASE_URL").is_some() {
+        return;
+    }
     let admin = admin().await;
-    let settings = jit_test_providers::postgres::PgSettings::from_config(Config::global()).unwrap();
-    let p = jit_test_providers::postgres::__bench::direct(settings);
-    let granted = p
-        .grant(&request(
-            "direct",
-            "pg:select:jit_pt.orders",
-            "",
-            Duration::from_secs(30),
+    let missing = refused_admin_login("postgresql://postgres@127.0.0.1:5432/jit_no_such_db").await;
+    assert!(
+        missing.contains("3D000") && missing.contains("no database \"jit_no_such_db\""),
+        "{missing}"
+    );
+    assert!(!missing.contains("CREATEROLE"), "{missing}");
+    // A role the server checks passwords of (a member of jit_lease), asked with a wrong one.
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock(4242, 6);
+             DROP ROLE IF EXISTS probe_wrong_password;
+             CREATE ROLE probe_wrong_password LOGIN PASSWORD 'right-one' IN ROLE {GROUP_ROLE};"
         ))
         .await
         .unwrap();
-    let acl = orders_acl(&admin).await;
-    assert!(acl.contains(&granted.principal), "{acl}");
-    let db = granted.credential.connect().await.unwrap();
-    db.query("SELECT * FROM jit_pt.orders", &[]).await.unwrap();
-    assert_denied!(db.execute("DELETE FROM jit_pt.orders", &[]).await);
-    drop(db);
-    p.revoke(&granted.lease).await.unwrap();
-    let acl = orders_acl(&admin).await;
-    assert!(!acl.contains(&granted.principal), "{acl}");
+    let wrong =
+        refused_admin_login("postgresql://probe_wrong_password:wrong@127.0.0.1:5432/test").await;
+    admin
+        .batch_execute("DROP ROLE probe_wrong_password")
+        .await
+        .unwrap();
+    assert!(
+        wrong.contains("28P01") && wrong.contains("password in the URL"),
+        "{wrong}"
+    );
+    assert!(
+        !wrong.contains("CREATEROLE") && !wrong.contains("wrong@"),
+        "{wrong}"
+    );
 }
 
 #[tokio::test]

@@ -18,11 +18,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::broker::{Broker, LeaseRequest};
-use crate::classify::{ErrorClass, classify, register};
+use jit_test_scope::{Permission, Scope};
+
+use crate::assertions::classify;
+use crate::class::ErrorClass;
 use crate::config::Config;
+use crate::lifecycle::{Broker, LeaseRequest, register};
 use crate::provider::{GrantRequest, Proof, Provider};
-use crate::scope::{Permission, Scope};
 
 /// A boxed error, as the probes return.
 pub type BoxError = Box<dyn Error + Send + Sync>;

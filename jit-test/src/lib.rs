@@ -21,39 +21,55 @@
 //! The lifecycle of one test: request → approve ([`Approver`]) → grant → run body →
 //! revoke → prove dead → audit. See the README for the scope grammar and for writing a
 //! provider; [`conformance`] checks a provider against the contract.
+//!
+//! ## Layers
+//!
+//! Each layer uses only the layers listed before it (`tests/tests/module_cycles.rs`
+//! checks that no module imports in a cycle):
+//!
+//! - the contract, at the root: the scope grammar (the `jit-test-scope` crate), the
+//!   [`Provider`] trait, [`ErrorClass`], [`Secret`], [`Config`], [`rand`];
+//! - the lifecycle: the [`provider`] registry, the [`Broker`] and its [`Lease`]s, the
+//!   [`Credentials`] of a test, the runner ([`Test`], [`run`]);
+//! - approval: the [`Approver`] chain, the [`approval::Policy`] and the
+//!   [`approval::Baseline`]; the least-privilege finder ([`minimize`]);
+//! - assertions: [`assert_denied!`] and [`assert_unauthenticated!`], which record
+//!   through a hook the runner installs;
+//! - the record: the [audit log](audit), the [report](report) and the end-of-run summary.
 
-pub mod approve;
-pub mod audit;
-pub mod baseline;
-pub mod broker;
-pub mod classify;
+pub mod approval;
+mod assertions;
+mod class;
 pub mod config;
 pub mod conformance;
-pub mod credentials;
+mod lifecycle;
+mod locked;
 pub mod minimize;
-pub mod policy;
-pub mod provider;
+mod provider;
 mod random;
-pub mod registry;
-pub mod report;
-pub mod runner;
-pub mod scope;
-pub mod secret;
-pub mod summary;
+mod record;
+mod secret;
 
-pub use approve::{AccessRequest, Approver, Decision};
-pub use broker::{Broker, Lease, LeaseRequest, LifecycleError};
-pub use classify::{ErrorClass, HttpStatus, classify};
-pub use config::Config;
-pub use credentials::Credentials;
+pub use approval::{AccessRequest, Approver, Decision};
+pub use assertions::classify;
+pub use class::{ErrorClass, HttpStatus};
+pub use config::{Config, ConfigError};
 pub use jit_test_macros::jit_test;
+pub use jit_test_scope::{Permission, Scope, ScopeError};
+pub use lifecycle::{
+    Acquisition, AnyLease, Broker, Credentials, Flavor, Lease, LeaseInfo, LeaseRequest,
+    LifecycleError, Outcome, Released, Test, broker_runtime, provider, register, run,
+};
 pub use provider::{
     Credential, GrantRequest, Granted, LeaseMeta, Proof, Provider, ProviderError, unix_seconds,
 };
-pub use registry::{broker_runtime, provider};
-pub use runner::{Flavor, Outcome, Test, run};
-pub use scope::{Permission, Scope, ScopeError};
+pub use record::{audit, report, summary};
 pub use secret::Secret;
+
+/// The scope grammar (the `jit-test-scope` crate): error details beyond [`ScopeError`].
+pub mod scope {
+    pub use jit_test_scope::*;
+}
 
 /// Random values from the system CSPRNG, for providers' principal names and secrets.
 pub mod rand {
@@ -63,9 +79,9 @@ pub mod rand {
 /// Support for the code `#[jit_test]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::classify::expect_class;
+    pub use crate::assertions::expect_class;
+    pub use crate::lifecycle::{Flavor, Test};
     pub use crate::provider::scheme_of;
-    pub use crate::runner::{Flavor, Test};
     pub use std::time::Duration;
 
     /// Whether `list` contains `item`, usable in constant expressions.

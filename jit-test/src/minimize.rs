@@ -8,18 +8,14 @@
 //! `target/jit-test/minimize.json` (merged across test processes).
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scope::Scope;
+use jit_test_scope::Scope;
 
-/// Whether `JIT_TEST_MINIMIZE` asks for minimization.
-pub fn enabled() -> bool {
-    std::env::var("JIT_TEST_MINIMIZE").is_ok_and(|v| !v.is_empty() && v != "0")
-}
+use crate::locked;
 
 /// What removing one permission did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,14 +111,12 @@ pub fn render(test: &str, verdict: &Verdict) -> String {
 
 /// Where the findings of all tests are collected.
 pub fn results_path() -> PathBuf {
-    crate::config::target_dir()
-        .join("jit-test")
-        .join("minimize.json")
+    crate::config::out_dir().join("minimize.json")
 }
 
 /// Shows the table on the terminal (past the test harness's output capture) and merges
 /// the verdict into [`results_path`].
-pub fn publish(test: &str, verdict: &Verdict) {
+pub(crate) fn publish(test: &str, verdict: &Verdict) {
     // Written to the stream directly: libtest captures only the print macros.
     let _ = io::stderr().write_all(render(test, verdict).as_bytes());
     if let Err(e) = merge(test, verdict) {
@@ -147,29 +141,16 @@ pub fn results() -> io::Result<BTreeMap<String, Verdict>> {
 }
 
 fn merge(test: &str, verdict: &Verdict) -> io::Result<()> {
-    let path = results_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)?;
-    file.lock()?;
-    let mut text = String::new();
-    file.read_to_string(&mut text)?;
-    let mut all: BTreeMap<String, Verdict> = if text.trim().is_empty() {
-        BTreeMap::new()
-    } else {
-        serde_json::from_str(&text).map_err(io::Error::other)?
-    };
-    all.insert(test.to_owned(), verdict.clone());
-    file.set_len(0)?;
-    file.rewind()?;
-    file.write_all(serde_json::to_string_pretty(&all)?.as_bytes())?;
-    file.unlock()
+    locked::rewrite(&results_path(), |text| {
+        let mut all: BTreeMap<String, Verdict> = if text.trim().is_empty() {
+            BTreeMap::new()
+        } else {
+            serde_json::from_str(text).map_err(io::Error::other)?
+        };
+        all.insert(test.to_owned(), verdict.clone());
+        Ok(Some(serde_json::to_string_pretty(&all)?))
+    })
+    .map(drop)
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::ErrorClass;
+use jit_test_scope::Permission;
+
+use crate::class::ErrorClass;
 use crate::config::Config;
-use crate::scope::Permission;
 
 /// A source of short-lived credentials for one scheme (`pg`, `redis`, `token`, ...).
 ///
@@ -115,6 +116,7 @@ impl GrantRequest {
             pid: std::process::id(),
             host: crate::config::hostname(),
             expires_at: unix_seconds(expires_at),
+            expires_at_ms: unix_millis(expires_at),
         }
     }
 }
@@ -159,20 +161,43 @@ pub struct LeaseMeta {
     pub pid: u32,
     /// The machine that holds it.
     pub host: String,
-    /// Expiry, in seconds since the Unix epoch.
+    /// Expiry, in whole seconds since the Unix epoch (for people reading it).
     pub expires_at: u64,
+    /// Expiry, in milliseconds since the Unix epoch: what the reaper goes by. 0 in
+    /// metadata written before it existed, where `expires_at` counts.
+    #[serde(default)]
+    pub expires_at_ms: u64,
 }
 
 impl LeaseMeta {
-    /// True once the lease's expiry plus `grace` lies in the past: nobody may still use it.
+    /// Sets the expiry, e.g. to the value the server computed.
+    pub fn set_expiry(&mut self, expires_at: SystemTime) {
+        self.expires_at = unix_seconds(expires_at);
+        self.expires_at_ms = unix_millis(expires_at);
+    }
+
+    /// True once the lease's expiry plus `grace` lies in the past, to the millisecond:
+    /// nobody may still use it.
     pub fn is_reapable(&self, now: SystemTime, grace: Duration) -> bool {
-        self.expires_at.saturating_add(grace.as_secs()) < unix_seconds(now)
+        let expiry = if self.expires_at_ms > 0 {
+            self.expires_at_ms
+        } else {
+            self.expires_at.saturating_mul(1000)
+        };
+        let grace = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        expiry.saturating_add(grace) < unix_millis(now)
     }
 }
 
 /// Seconds since the Unix epoch.
 pub fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A provider failure. Messages name what was tried and what to change; they never hold
@@ -219,5 +244,48 @@ impl ProviderError {
             operation,
             message: message.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta_expiring_at(expires_at: SystemTime) -> LeaseMeta {
+        let mut meta = LeaseMeta {
+            lease: "l".into(),
+            run: "r".into(),
+            test: "t".into(),
+            pid: 1,
+            host: "h".into(),
+            expires_at: 0,
+            expires_at_ms: 0,
+        };
+        meta.set_expiry(expires_at);
+        meta
+    }
+
+    #[test]
+    fn a_lease_is_reapable_as_soon_as_expiry_plus_grace_has_passed() {
+        let expiry = UNIX_EPOCH + Duration::from_millis(1_000_400);
+        let meta = meta_expiring_at(expiry);
+        let grace = Duration::from_secs(1);
+        let at = |ms| expiry + grace + Duration::from_millis(ms);
+        assert!(!meta.is_reapable(at(0), grace));
+        assert!(meta.is_reapable(at(1), grace));
+        assert!(meta.is_reapable(at(100), grace));
+        // Metadata of older versions: whole seconds.
+        let old = LeaseMeta {
+            expires_at_ms: 0,
+            ..meta
+        };
+        assert!(old.is_reapable(UNIX_EPOCH + Duration::from_millis(1_001_001), grace));
+        let json = r#"{"lease":"l","run":"r","test":"t","pid":1,"host":"h","expires_at":5}"#;
+        assert_eq!(
+            serde_json::from_str::<LeaseMeta>(json)
+                .unwrap()
+                .expires_at_ms,
+            0
+        );
     }
 }

@@ -28,58 +28,73 @@ impl Writer {
     }
 
     fn event(&self, at_ms: u64, kind: EventKind, test: &str, lease: &str) -> Event {
-        let mut e = Event::new(kind, self.run, "token");
-        e.ts = humantime::format_rfc3339_millis(base() + Duration::from_millis(at_ms)).to_string();
-        e.test = test.to_owned();
-        if !lease.is_empty() {
-            e.lease = Some(lease.to_owned());
-            e.principal = Some(format!("jit_{lease}"));
+        let e = Event::new(self.run, "token", kind)
+            .at(base() + Duration::from_millis(at_ms))
+            .with_test(test);
+        if lease.is_empty() {
+            e
+        } else {
+            e.with_lease(lease).with_principal(&format!("jit_{lease}"))
         }
-        e
     }
 
-    fn write(&self, at_ms: u64, kind: EventKind, test: &str, lease: &str, detail: Option<&str>) {
-        let mut e = self.event(at_ms, kind, test, lease);
-        e.detail = detail.map(str::to_owned);
-        self.log.append(&[e]).unwrap();
+    fn write(&self, at_ms: u64, kind: EventKind, test: &str, lease: &str) {
+        self.log
+            .append(&[self.event(at_ms, kind, test, lease)])
+            .unwrap();
     }
 
     /// requested + approved + granted at `at_ms`.
     fn grant(&self, at_ms: u64, test: &str, lease: &str, permissions: &[&str], ttl: &str) {
+        self.grant_for(at_ms, test, lease, permissions, ttl, None);
+    }
+
+    /// [`Writer::grant`], with the test's reason.
+    fn grant_for(
+        &self,
+        at_ms: u64,
+        test: &str,
+        lease: &str,
+        permissions: &[&str],
+        ttl: &str,
+        reason: Option<&str>,
+    ) {
         let permissions: Vec<String> = permissions.iter().map(|p| (*p).to_owned()).collect();
-        let mut requested = self.event(at_ms, EventKind::Requested, test, lease);
+        let asked = EventKind::Requested {
+            permissions: permissions.clone(),
+            ttl_ms: humantime::parse_duration(ttl).unwrap().as_millis() as u64,
+            reason: reason.map(str::to_owned),
+        };
+        let mut requested = self.event(at_ms, asked, test, lease);
         requested.principal = None;
-        requested.permissions = permissions.clone();
-        requested.detail = Some(format!("ttl {ttl}"));
-        let mut approved = self.event(at_ms, EventKind::Approved, test, lease);
+        let approver = "max-ttl".to_owned();
+        let mut approved = self.event(at_ms, EventKind::Approved { approver }, test, lease);
         approved.principal = None;
-        approved.detail = Some("by max-ttl".into());
-        let mut granted = self.event(at_ms, EventKind::Granted, test, lease);
-        granted.permissions = permissions;
-        granted.expires_at = Some(1_735_725_630);
+        let granted = EventKind::Granted {
+            permissions,
+            expires_at: 1_735_725_630,
+        };
+        let granted = self.event(at_ms, granted, test, lease);
         self.log.append(&[requested, approved, granted]).unwrap();
     }
 
     /// revoked at `at_ms` and proven dead right after.
     fn release(&self, at_ms: u64, test: &str, lease: &str) {
-        self.write(at_ms, EventKind::Revoked, test, lease, None);
-        self.write(
-            at_ms + 5,
-            EventKind::ProvenDead,
-            test,
-            lease,
-            Some("401 Unauthorized"),
-        );
+        self.write(at_ms, EventKind::Revoked, test, lease);
+        let refusal = "401 Unauthorized".to_owned();
+        self.write(at_ms + 5, EventKind::ProvenDead { refusal }, test, lease);
     }
 
-    fn refuse(&self, at_ms: u64, kind: EventKind, test: &str, lease: &str, reason: &str) {
-        let mut requested = self.event(at_ms, EventKind::Requested, test, lease);
+    fn refuse(&self, at_ms: u64, refused: EventKind, test: &str, lease: &str) {
+        let asked = EventKind::Requested {
+            permissions: vec!["token:admin:everything".into()],
+            ttl_ms: 30_000,
+            reason: None,
+        };
+        let mut requested = self.event(at_ms, asked, test, lease);
         requested.principal = None;
-        requested.permissions = vec!["token:admin:everything".into()];
-        requested.detail = Some("ttl 30s".into());
-        let mut refused = self.event(at_ms, kind, test, lease);
+        let mut refused = self.event(at_ms, refused, test, lease);
         refused.principal = None;
-        refused.detail = Some(reason.to_owned());
         self.log.append(&[requested, refused]).unwrap();
     }
 }
@@ -102,18 +117,20 @@ fn clean_log(path: &Path) -> usize {
     );
     w.write(
         100,
-        EventKind::DenialAsserted,
+        EventKind::DenialAsserted {
+            expression: "client.delete(\"orders\")".into(),
+        },
         "orders::places_order",
         "a1",
-        Some("client.delete(\"orders\")"),
     );
     w.release(250, "orders::places_order", "a1");
-    w.grant(
+    w.grant_for(
         300,
         "orders::lists",
         "b1",
         &["token:read:orders"],
-        "10s; reason: lists them",
+        "10s",
+        Some("lists them"),
     );
     w.grant(310, "orders::lists", "b2", &["token:read:customers"], "10s");
     w.release(400, "orders::lists", "b1");
@@ -196,76 +213,68 @@ fn troubled_log(path: &Path) {
     w.release(50, "t::clean", "c1");
 
     w.grant(10, "t::leaky", "l1", &["token:read:a"], "30s");
-    w.write(60, EventKind::Revoked, "t::leaky", "l1", None);
-    w.write(70, EventKind::LeakDetected, "t::leaky", "l1", None);
+    w.write(60, EventKind::Revoked, "t::leaky", "l1");
+    w.write(70, EventKind::LeakDetected, "t::leaky", "l1");
 
     w.grant(20, "t::slow", "s1", &["token:read:a"], "1s");
-    w.write(
-        1_020,
-        EventKind::Expired,
-        "t::slow",
-        "s1",
-        Some("ttl reached while the test ran"),
-    );
+    w.write(1_020, EventKind::Expired, "t::slow", "s1");
     w.release(1_030, "t::slow", "s1");
 
-    w.refuse(
-        30,
-        EventKind::Denied,
-        "t::greedy",
-        "g1",
-        "by policy: token:admin:everything is not allowed",
-    );
-    w.refuse(
-        40,
-        EventKind::GrantFailed,
-        "t::unlucky",
-        "u1",
-        "connection refused",
-    );
+    let denied = EventKind::Denied {
+        approver: "policy".into(),
+        reason: "token:admin:everything is not allowed".into(),
+    };
+    w.refuse(30, denied, "t::greedy", "g1");
+    let error = "connection refused".to_owned();
+    w.refuse(40, EventKind::GrantFailed { error }, "t::unlucky", "u1");
 
     w.grant(50, "t::wide", "w1", &["token:read:a"], "30s");
     w.write(
         55,
-        EventKind::BeyondScope,
+        EventKind::BeyondScope {
+            privileges: vec!["token:write:a".into()],
+        },
         "t::wide",
         "w1",
-        Some("token:write:a"),
     );
     w.write(
         56,
-        EventKind::DenialAsserted,
+        EventKind::DenialAsserted {
+            expression: "api.put(a)".into(),
+        },
         "t::wide",
         "w1",
-        Some("api.put(a)"),
     );
     w.write(
         57,
-        EventKind::DenialAsserted,
+        EventKind::DenialAsserted {
+            expression: "api.delete(a)".into(),
+        },
         "t::wide",
         "w1",
-        Some("api.delete(a)"),
     );
     w.release(90, "t::wide", "w1");
 
     w.grant(60, "t::stuck", "x1", &["token:read:a"], "30s");
     w.write(
         100,
-        EventKind::RevokeFailed,
+        EventKind::RevokeFailed {
+            error: "server unreachable".into(),
+        },
         "t::stuck",
         "x1",
-        Some("server unreachable"),
     );
 
     w.grant(70, "t::unproven", "p1", &["token:read:a"], "30s");
-    w.write(120, EventKind::Revoked, "t::unproven", "p1", None);
+    w.write(120, EventKind::Revoked, "t::unproven", "p1");
 
     w.grant(80, "t::crashed", "k1", &["token:read:a"], "30s");
 
     // The next run's reaper removes the crashed test's principal.
     let next = Writer::new(path, "run-2");
-    let mut reaped = next.event(90_000, EventKind::Reaped, "", "");
-    reaped.principal = Some("jit_k1".into());
+    let reaped = next
+        .event(90_000, EventKind::Reaped, "", "")
+        .with_principal("jit_k1");
     next.log.append(&[reaped]).unwrap();
     next.grant(90_100, "t::clean", "c2", &["token:read:a"], "30s");
     next.release(90_200, "t::clean", "c2");
@@ -310,8 +319,12 @@ fn every_kind_of_trouble_is_reported_once() {
     assert!(greedy.leases.is_empty());
     assert_eq!(greedy.approvals_denied.len(), 1);
     assert_eq!(
+        greedy.approvals_denied[0].approver.as_deref(),
+        Some("policy")
+    );
+    assert_eq!(
         greedy.approvals_denied[0].reason,
-        "by policy: token:admin:everything is not allowed"
+        "token:admin:everything is not allowed"
     );
     assert_eq!(
         greedy.approvals_denied[0].permissions,
@@ -324,7 +337,7 @@ fn every_kind_of_trouble_is_reported_once() {
 
     let wide = test(&report, "t::wide");
     assert_eq!(wide.denials_asserted, 2);
-    assert_eq!(wide.beyond_scope[0].privileges, "token:write:a");
+    assert_eq!(wide.beyond_scope[0].privileges, ["token:write:a"]);
     assert_eq!(wide.beyond_scope[0].principal, "jit_w1");
     assert_eq!(wide.leases[0].status, LeaseStatus::Clean);
 
@@ -408,17 +421,12 @@ fn an_expiry_and_a_reap_are_noted_in_an_otherwise_clean_summary() {
     let (_dir, path) = temp_log();
     let w = Writer::new(&path, "run-1");
     w.grant(0, "t::slow", "s1", &["token:read:a"], "1s");
-    w.write(
-        1_000,
-        EventKind::Expired,
-        "t::slow",
-        "s1",
-        Some("ttl reached while the test ran"),
-    );
+    w.write(1_000, EventKind::Expired, "t::slow", "s1");
     w.release(1_001, "t::slow", "s1");
     w.grant(0, "t::crashed", "k1", &["token:read:a"], "30s");
-    let mut reaped = w.event(5_000, EventKind::Reaped, "", "");
-    reaped.principal = Some("jit_k1".into());
+    let reaped = w
+        .event(5_000, EventKind::Reaped, "", "")
+        .with_principal("jit_k1");
     w.log.append(&[reaped]).unwrap();
     let report = report::build(&path, None).unwrap();
     assert!(report.problems().is_empty(), "{:?}", report.problems());

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use jit_test::baseline::Entries;
+use jit_test::approval::Entries;
 use jit_test::minimize::Verdict;
 
 struct Workspace {

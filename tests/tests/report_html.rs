@@ -36,14 +36,21 @@ fn chromium() -> PathBuf {
 
 /// An event at `ms` milliseconds after 10:00:00 (under a minute).
 fn event(ms: u64, kind: EventKind, test: &str, scheme: &str, lease: &str) -> Event {
-    let mut e = Event::new(kind, "html-run", scheme);
+    let mut e = Event::new("html-run", scheme, kind).with_test(test);
     e.ts = format!("2025-01-01T10:00:{:02}.{:03}Z", ms / 1000, ms % 1000);
-    e.test = test.to_owned();
-    if !lease.is_empty() {
-        e.lease = Some(lease.to_owned());
-        e.principal = Some(format!("jit_{lease}"));
+    if lease.is_empty() {
+        e
+    } else {
+        e.with_lease(lease).with_principal(&format!("jit_{lease}"))
     }
-    e
+}
+
+fn requested(permission: String) -> EventKind {
+    EventKind::Requested {
+        permissions: vec![permission],
+        ttl_ms: 30_000,
+        reason: None,
+    }
 }
 
 /// A lease from request to proof; `revoke_at: None` leaves it open.
@@ -55,23 +62,30 @@ fn lease(
     grant_at: u64,
     revoke_at: Option<u64>,
 ) {
-    let mut requested = event(grant_at, EventKind::Requested, test, scheme, id);
-    requested.permissions = vec![format!("{scheme}:select:public.orders")];
-    requested.detail = Some("ttl 30s".into());
-    let mut granted = event(grant_at + 3, EventKind::Granted, test, scheme, id);
-    granted.permissions = requested.permissions.clone();
+    let permission = format!("{scheme}:select:public.orders");
+    let granted = EventKind::Granted {
+        permissions: vec![permission.clone()],
+        expires_at: 1_735_725_630,
+    };
+    let approved = EventKind::Approved {
+        approver: "max-ttl".into(),
+    };
     let mut events = vec![
-        requested,
-        event(grant_at + 1, EventKind::Approved, test, scheme, id),
-        granted,
+        event(grant_at, requested(permission), test, scheme, id),
+        event(grant_at + 1, approved, test, scheme, id),
+        event(grant_at + 3, granted, test, scheme, id),
     ];
     if let Some(at) = revoke_at {
         events.push(event(at, EventKind::Revoked, test, scheme, id));
-        let mut proof = event(at + 4, EventKind::ProvenDead, test, scheme, id);
-        proof.detail = Some("password authentication failed (28P01)".into());
-        events.push(proof);
+        events.push(event(at + 4, refused(), test, scheme, id));
     }
     log.append(&events).unwrap();
+}
+
+fn refused() -> EventKind {
+    EventKind::ProvenDead {
+        refusal: "password authentication failed (28P01)".into(),
+    }
 }
 
 /// Seven tests: clean ones over two schemes, a leak, an expiry, a refusal, a crash that
@@ -80,14 +94,9 @@ fn write_log(path: &Path) {
     let log = AuditLog::new(path);
     lease(&log, "orders::places_order", "pg", "p1", 0, Some(420));
     lease(&log, "orders::places_order", "token", "t1", 10, Some(425));
-    let mut asserted = event(
-        200,
-        EventKind::DenialAsserted,
-        "orders::places_order",
-        "pg",
-        "p1",
-    );
-    asserted.detail = Some("db.execute(\"DELETE FROM orders\", &[]).await".into());
+    let expression = "db.execute(\"DELETE FROM orders\", &[]).await".to_owned();
+    let asserted = EventKind::DenialAsserted { expression };
+    let asserted = event(200, asserted, "orders::places_order", "pg", "p1");
     log.append(&[asserted]).unwrap();
     lease(&log, "orders::lists_orders", "pg", "p2", 150, Some(900));
     lease(&log, "orders::leaky", "token", "t2", 300, Some(700));
@@ -100,28 +109,22 @@ fn write_log(path: &Path) {
     )])
     .unwrap();
     lease(&log, "orders::slow", "pg", "p3", 500, None);
-    let mut expired = event(2_500, EventKind::Expired, "orders::slow", "pg", "p3");
-    expired.detail = Some("ttl reached while the test ran".into());
-    log.append(&[expired]).unwrap();
+    log.append(&[event(2_500, EventKind::Expired, "orders::slow", "pg", "p3")])
+        .unwrap();
     log.append(&[event(2_510, EventKind::Revoked, "orders::slow", "pg", "p3")])
         .unwrap();
-    log.append(&[event(
-        2_515,
-        EventKind::ProvenDead,
-        "orders::slow",
-        "pg",
-        "p3",
-    )])
-    .unwrap();
-    let mut requested = event(600, EventKind::Requested, "orders::greedy", "pg", "p4");
-    requested.permissions = vec!["pg:drop:public.orders".into()];
-    requested.detail = Some("ttl 30s".into());
-    let mut denied = event(601, EventKind::Denied, "orders::greedy", "pg", "p4");
-    denied.detail = Some("by policy: pg:drop is not allowed for orders::*".into());
+    log.append(&[event(2_515, refused(), "orders::slow", "pg", "p3")])
+        .unwrap();
+    let asked = requested("pg:drop:public.orders".into());
+    let requested = event(600, asked, "orders::greedy", "pg", "p4");
+    let denied = EventKind::Denied {
+        approver: "policy".into(),
+        reason: "pg:drop is not allowed for orders::*".into(),
+    };
+    let denied = event(601, denied, "orders::greedy", "pg", "p4");
     log.append(&[requested, denied]).unwrap();
     lease(&log, "orders::crashed", "pg", "p5", 800, None);
-    let mut reaped = event(3_000, EventKind::Reaped, "", "pg", "");
-    reaped.principal = Some("jit_p5".into());
+    let reaped = event(3_000, EventKind::Reaped, "", "pg", "").with_principal("jit_p5");
     log.append(&[reaped]).unwrap();
     lease(&log, HOSTILE, "token", "t3", 1_000, Some(1_300));
 }

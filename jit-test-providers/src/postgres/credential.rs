@@ -7,8 +7,6 @@ use jit_test::Secret;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, NoTls};
 
-use super::PgProvider;
-
 /// A short-lived PostgreSQL login role holding exactly the privileges of the test's
 /// `pg` scope. `Debug` shows the role, never the password.
 ///
@@ -26,10 +24,6 @@ pub struct PgGrant {
     pub(crate) database: String,
     pub(crate) expires_at: SystemTime,
     pub(crate) beyond_scope: Vec<String>,
-}
-
-impl jit_test::Credential for PgGrant {
-    type Provider = PgProvider;
 }
 
 impl PgGrant {

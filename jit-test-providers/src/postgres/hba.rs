@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
-use super::GROUP_ROLE;
 use super::retry::describe;
+use super::roles::GROUP_ROLE;
 
 /// One rule of `pg_hba.conf`, as `pg_hba_file_rules` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -128,107 +128,59 @@
 //! | `scram_iterations` | `4096` | PBKDF2 iterations of the roles' SCRAM-SHA-256 verifiers (see *Speed*) |
 //!
 //! Admin connections are made lazily, once per process, on
-//! `jit_test::registry::broker_runtime()`; an unreachable server fails within
+//! `jit_test::broker_runtime()`; an unreachable server fails within
 //! `connect_timeout` with [`ProviderError::Unreachable`] naming the address and
 //! `JIT_TEST_PG_URL`.
 
+mod class;
 mod credential;
 mod effective;
 mod grant;
+mod handoff;
 mod hba;
 pub mod ident;
+mod outage;
+mod permission_set;
+mod plan;
 mod pool;
 mod privileges;
 mod reaper;
 mod retry;
 mod revoke;
+mod roles;
 mod scram;
 mod settings;
+mod state;
 
-use std::collections::HashMap;
 use std::error::Error;
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::Once;
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jit_test::{
     Config, ErrorClass, GrantRequest, Granted, Permission, Proof, Provider, ProviderError,
 };
-use tokio::sync::OnceCell;
-use tokio_postgres::error::{DbError, SqlState};
+use tokio_postgres::error::DbError;
 
 pub use credential::{PgGrant, PgLease};
+pub use roles::{GROUP_ROLE, PREFIX, REAPER_LOCK};
 pub use settings::{DEFAULT_URL, PgSettings, URL_VAR};
 
-use hba::Hba;
-use pool::Pool;
-use retry::describe;
-
-/// Prefix of every login role's name.
-pub const PREFIX: &str = "jit_";
-
-/// The NOLOGIN group every login role is a member of; `pg_hba.conf` names it as
-/// `+jit_lease`.
-pub const GROUP_ROLE: &str = "jit_lease";
-
-/// First key of every advisory lock the provider takes (`"jitt"`).
-pub(crate) const LOCK_CLASS: i32 = 0x6a69_7474;
-
-/// The advisory lock (`pg_advisory_lock(a, b)`) a reaper holds while it works. A session
-/// holding it keeps every reaper away (they skip rather than wait).
-pub const REAPER_LOCK: (i32, i32) = (LOCK_CLASS, 0);
-
-/// Login attempts of proofs in flight at most, per process.
-const LOGIN_ATTEMPTS: usize = 8;
-
-/// What the provider learns about the server once.
-pub(crate) struct Init {
-    /// How the server authenticates, or why that could not be read.
-    pub(crate) hba: Result<Hba, String>,
-}
+use class::classify_code;
+use handoff::{on_broker, on_broker_only};
+use state::Inner;
 
 /// The PostgreSQL provider (scheme `pg`). See the [module documentation](self).
 pub struct PgProvider {
     inner: Arc<Inner>,
 }
 
-/// The provider's state, shared with the tasks it runs on the broker's runtime.
-pub(crate) struct Inner {
-    pub(crate) settings: PgSettings,
-    pub(crate) pool: Pool,
-    init: OnceCell<Init>,
-    trust_warning: Once,
-    /// Bounds the login attempts of proofs, which each start a server process.
-    logins: tokio::sync::Semaphore,
-    /// When each permission set was last made or refreshed by this process.
-    pub(crate) ensured: tokio::sync::Mutex<HashMap<String, Instant>>,
-    pub(crate) design: grant::Design,
-    /// Whether the server was seen asking a fresh role for its password.
-    pub(crate) auth_checked: AtomicBool,
-}
-
 impl PgProvider {
     /// A provider with these settings. Connects lazily. Makes its error classification
     /// known to `assert_denied!` and `assert_unauthenticated!`.
     pub fn new(settings: PgSettings) -> PgProvider {
-        PgProvider::with_design(settings, grant::Design::Group)
-    }
-
-    fn with_design(settings: PgSettings, design: grant::Design) -> PgProvider {
-        jit_test::classify::register::<PgProvider>();
+        jit_test::register::<PgProvider>();
         PgProvider {
-            inner: Arc::new(Inner {
-                pool: Pool::new(&settings),
-                settings,
-                init: OnceCell::new(),
-                trust_warning: Once::new(),
-                logins: tokio::sync::Semaphore::new(LOGIN_ATTEMPTS),
-                ensured: tokio::sync::Mutex::new(HashMap::new()),
-                design,
-                auth_checked: AtomicBool::new(false),
-            }),
+            inner: Arc::new(Inner::new(settings)),
         }
     }
 
@@ -244,78 +196,8 @@ impl PgProvider {
     }
 }
 
-/// Runs `work` to completion on the broker's runtime, where the admin connections are
-/// driven: one hand-over between threads each way instead of one per round trip, and
-/// never cancelled half-way (a caller that goes away leaves no transaction open on a
-/// pooled connection).
-async fn on_broker<T: Send + 'static>(
-    operation: &'static str,
-    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
-) -> Result<T, ProviderError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    jit_test::registry::broker_runtime().spawn(async move {
-        let _ = tx.send(work.await);
-    });
-    rx.await
-        .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
-}
-
-impl Inner {
-    /// Creates `jit_lease` if missing and reads how the server authenticates; once.
-    pub(crate) async fn init(&self) -> Result<&Init, ProviderError> {
-        self.init
-            .get_or_try_init(|| async {
-                let conn = self.pool.get().await?;
-                let client = conn.client();
-                let me = client
-                    .query_one(
-                        "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user",
-                        &[],
-                    )
-                    .await
-                    .map_err(|e| ProviderError::failed("setup", describe(&e)))?;
-                if !me.get::<_, bool>(0) {
-                    return Err(ProviderError::Misconfigured(format!(
-                        "the admin role of {} ({}) can create no roles: connect as a superuser \
-                         or a role with CREATEROLE (set {URL_VAR})",
-                        self.settings.address(),
-                        self.settings.source
-                    )));
-                }
-                client
-                    .batch_execute(&format!(
-                        "BEGIN;
-                         SELECT pg_advisory_xact_lock({LOCK_CLASS}, 1);
-                         DO $jit$
-                         BEGIN
-                             IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'jit_lease') THEN
-                                 CREATE ROLE jit_lease NOLOGIN;
-                                 COMMENT ON ROLE jit_lease IS
-                                     'jit-test: group of all short-lived login roles (pg_hba.conf: +jit_lease)';
-                             END IF;
-                         END
-                         $jit$;
-                         COMMIT;"
-                    ))
-                    .await
-                    .map_err(|e| ProviderError::failed("setup", describe(&e)))?;
-                // Unreadable rules fail every grant, unless allow_trust runs anyway.
-                let hba = Hba::read(client).await;
-                if let Err(message) = &hba
-                    && !self.settings.allow_trust
-                {
-                    return Err(ProviderError::Misconfigured(message.clone()));
-                }
-                Ok(Init { hba })
-            })
-            .await
-    }
-
-    pub(crate) fn warn_trust_once(&self, message: &str) {
-        self.trust_warning.call_once(|| {
-            eprintln!("jit-test: warning: allow_trust is set, continuing although: {message}");
-        });
-    }
+impl jit_test::Credential for PgGrant {
+    type Provider = PgProvider;
 }
 
 impl Provider for PgProvider {
@@ -332,25 +214,23 @@ impl Provider for PgProvider {
     }
 
     async fn grant(&self, request: &GrantRequest) -> Result<Granted<Self>, ProviderError> {
-        let inner = Arc::clone(&self.inner);
+        let (inner, back) = (Arc::clone(&self.inner), Arc::clone(&self.inner));
         let request = request.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        jit_test::registry::broker_runtime().spawn(async move {
-            let granted = grant::grant(&inner, &request).await;
-            // Nobody waits for it any more: take it back at once.
-            if let Err(Ok(granted)) = tx.send(granted) {
-                let keep = inner.settings.keep_owned_objects;
-                let _ = revoke::revoke(&inner.pool, &granted.lease.role, keep).await;
-            }
-        });
-        rx.await
-            .map_err(|_| ProviderError::failed("grant", "the provider's task panicked"))?
+        let work = async move { grant::grant::<PgProvider>(&inner, &request).await };
+        // Nobody waits for the grant any more: take it back at once.
+        let take_back = |granted: Granted<PgProvider>| {
+            tokio::spawn(async move {
+                let keep = back.settings.keep_owned_objects;
+                let _ = revoke::revoke(&back.pool, &granted.lease.role, keep).await;
+            });
+        };
+        on_broker("grant", work, take_back).await
     }
 
     async fn revoke(&self, lease: &PgLease) -> Result<(), ProviderError> {
         let inner = Arc::clone(&self.inner);
         let role = lease.role.clone();
-        on_broker("revoke", async move {
+        on_broker_only("revoke", async move {
             let keep = inner.settings.keep_owned_objects;
             revoke::revoke(&inner.pool, &role, keep).await
         })
@@ -360,7 +240,7 @@ impl Provider for PgProvider {
     async fn prove_dead(&self, lease: &PgLease) -> Result<Proof, ProviderError> {
         let inner = Arc::clone(&self.inner);
         let lease = lease.clone();
-        on_broker("proof", async move {
+        on_broker_only("proof", async move {
             let _permit = inner.logins.acquire().await.expect("never closed");
             revoke::prove_dead(&lease).await
         })
@@ -377,7 +257,7 @@ impl Provider for PgProvider {
 
     async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        on_broker("reap", async move { reaper::reap(&inner, grace).await }).await
+        on_broker_only("reap", async move { reaper::reap(&inner, grace).await }).await
     }
 }
 
@@ -388,13 +268,7 @@ pub mod __bench {
     use jit_test::{GrantRequest, Secret};
     use tokio_postgres::{Client, Statement};
 
-    pub use super::grant::Design;
-    use super::{PgProvider, PgSettings};
-
-    /// A provider that grants privileges to each login role directly, for comparison.
-    pub fn direct(settings: PgSettings) -> PgProvider {
-        PgProvider::with_design(settings, Design::Direct)
-    }
+    use super::PgProvider;
 
     /// Prepares the effective-privilege query on `client`.
     pub async fn prepare(client: &Client) -> Statement {
@@ -411,10 +285,9 @@ pub mod __bench {
         effective: &Statement,
         request: &GrantRequest,
         database: &str,
-        design: Design,
         iterations: u32,
     ) -> (String, Secret) {
-        let mut plan = super::grant::Plan::new(request, database, design, 10).expect("plan");
+        let mut plan = super::plan::GrantPlan::new(request, database, 10).expect("plan");
         plan.verifier = super::scram::verifier(plan.password.expose(), iterations);
         plan.run(client, effective).await.expect("grant");
         client.batch_execute("COMMIT").await.expect("commit");
@@ -436,39 +309,9 @@ pub mod __bench {
     }
 }
 
-/// 42501 is a denial; 28P01 and 28000 are authentication failures.
-fn classify_code(code: &SqlState) -> ErrorClass {
-    if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-        ErrorClass::Denied
-    } else if *code == SqlState::INVALID_PASSWORD
-        || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-    {
-        ErrorClass::Unauthenticated
-    } else {
-        ErrorClass::Other
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sqlstates_classify() {
-        assert_eq!(
-            classify_code(&SqlState::INSUFFICIENT_PRIVILEGE),
-            ErrorClass::Denied
-        );
-        assert_eq!(
-            classify_code(&SqlState::INVALID_PASSWORD),
-            ErrorClass::Unauthenticated
-        );
-        assert_eq!(
-            classify_code(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION),
-            ErrorClass::Unauthenticated
-        );
-        assert_eq!(classify_code(&SqlState::UNDEFINED_TABLE), ErrorClass::Other);
-    }
 
     #[test]
     fn validate_accepts_the_grammar_and_explains_rejections() {

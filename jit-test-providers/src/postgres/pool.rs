@@ -1,6 +1,6 @@
 //! The admin connections: a small pool, made lazily, living on the broker's runtime.
 //!
-//! Every admin connection is opened *and* driven on `jit_test::registry::broker_runtime()`,
+//! Every admin connection is opened *and* driven on `jit_test::broker_runtime()`,
 //! which lives as long as the process, so a provider used from any runtime (the broker's,
 //! a `#[tokio::test]`'s, a benchmark's) never holds a connection bound to a runtime that
 //! has gone away.
@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use jit_test::ProviderError;
 use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 
+use super::handoff::on_broker;
+use super::outage::Outage;
 use super::settings::{PgSettings, URL_VAR, address};
 
 /// Settings of every admin session.
@@ -25,6 +28,7 @@ pub(crate) struct Pool {
     timeout: Duration,
     idle: Mutex<Vec<Idle>>,
     permits: Semaphore,
+    outage: Outage,
 }
 
 /// An idle connection and the statement prepared on it, if any.
@@ -59,6 +63,13 @@ impl Conn<'_> {
     pub(crate) fn discard(&mut self) {
         self.broken = true;
     }
+
+    /// Ends a failed transaction; a connection that cannot is not reused.
+    pub(crate) async fn rollback(&mut self) {
+        if self.client().batch_execute("ROLLBACK").await.is_err() {
+            self.discard();
+        }
+    }
 }
 
 impl Drop for Conn<'_> {
@@ -84,6 +95,7 @@ impl Pool {
             timeout: settings.connect_timeout,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(settings.pool_size),
+            outage: Outage::default(),
         }
     }
 
@@ -93,7 +105,9 @@ impl Pool {
     }
 
     /// Takes an idle connection or opens one, waiting while `pool_size` are in use.
+    /// During an outage (see [`Outage`]) fails at once with the error that started it.
     pub(crate) async fn get(&self) -> Result<Conn<'_>, ProviderError> {
+        self.outage.check()?;
         let permit = self.permits.acquire().await.expect("never closed");
         let idle = loop {
             let candidate = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -115,65 +129,117 @@ impl Pool {
         })
     }
 
-    /// Opens an admin connection outside the pool, to `database` if given.
+    /// Opens an admin connection outside the pool, to `database` if given. During an
+    /// outage (see [`Outage`]) fails at once with the error that started it.
     pub(crate) async fn connect(&self, database: Option<&str>) -> Result<Client, ProviderError> {
+        self.outage.check()?;
         let mut config = self.config.clone();
         if let Some(database) = database {
             config.dbname(database);
         }
-        connect_on_broker_runtime(config, self.timeout, self.source).await
+        let result = connect_on_broker_runtime(config, self.timeout, self.source).await;
+        self.outage.record(&result);
+        result
+    }
+}
+
+/// What to do about an admin login the server refused, by its SQLSTATE.
+fn admin_login_advice(code: &SqlState, database: &str) -> String {
+    if *code == SqlState::INVALID_PASSWORD {
+        format!("check the user and password in the URL ({URL_VAR})")
+    } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        format!(
+            "the server refused this user here (pg_hba.conf, or a role without LOGIN): check              the user in the URL ({URL_VAR}) and the server's pg_hba.conf"
+        )
+    } else if *code == SqlState::INVALID_CATALOG_NAME {
+        format!("there is no database {database:?}: name an existing one in the URL ({URL_VAR})")
+    } else if *code == SqlState::TOO_MANY_CONNECTIONS {
+        "the server has no connection slot left: raise its max_connections, or lower pool_size \
+         under [providers.pg]"
+            .to_owned()
+    } else {
+        format!("give it a superuser or a role with CREATEROLE (set {URL_VAR})")
     }
 }
 
 /// Connects with `config` on the broker's runtime and keeps the connection driven there.
-pub(crate) async fn connect_on_broker_runtime(
+async fn connect_on_broker_runtime(
     config: tokio_postgres::Config,
     timeout: Duration,
     source: &'static str,
 ) -> Result<Client, ProviderError> {
     let address = address(&config);
-    let unreachable = |reason: String| ProviderError::Unreachable {
+    let database = config.get_dbname().unwrap_or("postgres").to_owned();
+    let at = address.clone();
+    let unreachable = move |reason: String| ProviderError::Unreachable {
         system: "PostgreSQL",
-        address: address.clone(),
+        address: at.clone(),
         setting: URL_VAR,
         reason: format!("{reason} (the address comes from {source})"),
     };
+    let timeout_text = humantime::format_duration(timeout).to_string();
     // Startup and authentication are bounded too, not only the TCP connect.
-    let attempt = jit_test::registry::broker_runtime().spawn(async move {
-        match tokio::time::timeout(timeout + Duration::from_secs(1), config.connect(NoTls)).await {
-            Err(_) => Err(None),
-            Ok(Err(e)) => Err(Some(e)),
-            Ok(Ok((client, connection))) => {
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                // One plan for the effective-privilege query, made once per connection;
-                // no admin statement waits on a lock or runs forever.
-                match client.batch_execute(ADMIN_SESSION).await {
-                    Ok(()) => Ok(client),
-                    Err(e) => Err(Some(e)),
-                }
-            }
+    let attempt = async move {
+        let connected =
+            tokio::time::timeout(timeout + Duration::from_secs(1), config.connect(NoTls));
+        let (client, connection) = match connected.await {
+            Err(_) => return Err(unreachable(format!("no answer within {timeout_text}"))),
+            Ok(Err(e)) => return Err(refused(&e, &unreachable, &address, source, &database)),
+            Ok(Ok(connected)) => connected,
+        };
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        // One plan for the effective-privilege query, made once per connection; no
+        // admin statement waits on a lock or runs forever.
+        match client.batch_execute(ADMIN_SESSION).await {
+            Ok(()) => Ok(client),
+            Err(e) => Err(refused(&e, &unreachable, &address, source, &database)),
         }
-    });
-    match attempt.await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(None)) => Err(unreachable(format!(
-            "no answer within {}",
-            humantime::format_duration(timeout)
-        ))),
-        Ok(Err(Some(e))) => match e.as_db_error() {
-            Some(db) => Err(ProviderError::Failed {
-                operation: "admin login",
-                message: format!(
-                    "{} (SQLSTATE {}) at {address}; the admin connection comes from {source}: \
-                     give it a superuser or a role with CREATEROLE (set {URL_VAR})",
-                    db.message(),
-                    db.code().code()
-                ),
-            }),
-            None => Err(unreachable(e.to_string())),
+    };
+    on_broker("admin login", attempt, drop).await
+}
+
+/// An admin login that failed: refused by the server (with advice by SQLSTATE), else
+/// unreachable.
+fn refused(
+    e: &tokio_postgres::Error,
+    unreachable: &impl Fn(String) -> ProviderError,
+    address: &str,
+    source: &str,
+    database: &str,
+) -> ProviderError {
+    match e.as_db_error() {
+        Some(db) => ProviderError::Failed {
+            operation: "admin login",
+            message: format!(
+                "{} (SQLSTATE {}) at {address}; the admin connection comes from {source}: {}",
+                db.message(),
+                db.code().code(),
+                admin_login_advice(db.code(), database)
+            ),
         },
-        Err(join) => Err(unreachable(format!("the connection task failed: {join}"))),
+        None => unreachable(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_login_advice_fits_the_sqlstate() {
+        let advice = |code| admin_login_advice(&code, "shop");
+        assert!(advice(SqlState::INVALID_PASSWORD).contains("password in the URL"));
+        assert!(advice(SqlState::INVALID_CATALOG_NAME).contains("no database \"shop\""));
+        assert!(advice(SqlState::TOO_MANY_CONNECTIONS).contains("max_connections"));
+        assert!(advice(SqlState::INSUFFICIENT_PRIVILEGE).contains("CREATEROLE"));
+        for code in [
+            SqlState::INVALID_PASSWORD,
+            SqlState::INVALID_CATALOG_NAME,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ] {
+            assert!(!advice(code.clone()).contains("CREATEROLE"), "{code:?}");
+        }
     }
 }

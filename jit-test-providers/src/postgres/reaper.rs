@@ -10,10 +10,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use jit_test::{LeaseMeta, ProviderError};
 
-use super::grant::{SET_PREFIX, lock_key};
 use super::ident::quote_ident;
+use super::permission_set::{SET_PREFIX, lock_key};
 use super::retry::describe;
-use super::{GROUP_ROLE, Inner, LOCK_CLASS, PREFIX, REAPER_LOCK, revoke};
+use super::revoke;
+use super::roles::{GROUP_ROLE, LOCK_CLASS, PREFIX, REAPER_LOCK};
+use super::state::Inner;
 
 pub(crate) async fn reap(provider: &Inner, grace: Duration) -> Result<Vec<String>, ProviderError> {
     let failed = |e: tokio_postgres::Error| ProviderError::failed("reap", describe(&e));
@@ -118,7 +120,7 @@ async fn reap_sets(
                 _ => None,
             }),
             Err(e) => {
-                super::grant::rollback(&mut conn).await;
+                conn.rollback().await;
                 return Err(failed(e));
             }
         };
@@ -136,7 +138,7 @@ async fn reap_sets(
             Ok(true) => dropped.push(name),
             Ok(false) => {}
             // Dropping a set can collide with concurrent grants; the next reap retries.
-            Err(_) => super::grant::rollback(&mut conn).await,
+            Err(_) => conn.rollback().await,
         }
     }
     Ok(dropped)

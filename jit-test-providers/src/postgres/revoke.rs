@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use jit_test::{Proof, ProviderError};
+use jit_test::{ErrorClass, Proof, ProviderError};
 use tokio_postgres::error::SqlState;
 
+use super::class::classify_code;
 use super::credential::{PgLease, connect};
-use super::grant::rollback;
 use super::ident::{quote_ident, quote_literal};
 use super::pool::Pool;
 use super::retry::{ATTEMPTS, backoff, code, describe, is_transient};
@@ -78,7 +78,7 @@ pub(crate) async fn revoke(
             Ok(_) => return Ok(()),
             Err(e) => e,
         };
-        rollback(&mut conn).await;
+        conn.rollback().await;
         if code(&error) == Some(&SqlState::UNDEFINED_OBJECT) {
             return Ok(()); // already gone
         }
@@ -178,9 +178,7 @@ pub(crate) async fn prove_dead(lease: &PgLease) -> Result<Proof, ProviderError> 
             return Err(unreachable(error.to_string()));
         };
         let code = db.code();
-        if *code == SqlState::INVALID_PASSWORD
-            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-        {
+        if classify_code(code) == ErrorClass::Unauthenticated {
             return Ok(Proof::Refused(format!(
                 "SQLSTATE {}: {}",
                 code.code(),

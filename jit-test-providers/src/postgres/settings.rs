@@ -50,10 +50,9 @@ fn misconfigured(message: String) -> ProviderError {
     ProviderError::Misconfigured(format!("[providers.pg]: {message}"))
 }
 
-fn flag(var: &str) -> Option<bool> {
-    std::env::var(var)
-        .ok()
-        .map(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+/// An on/off variable, read by jit-test's one rule for them.
+fn flag(var: &str) -> Result<Option<bool>, ProviderError> {
+    jit_test::config::env_flag(var).map_err(|e| ProviderError::Misconfigured(e.to_string()))
 }
 
 impl PgSettings {
@@ -137,8 +136,8 @@ impl PgSettings {
 
         Ok(PgSettings {
             source,
-            strict: flag("JIT_TEST_PG_STRICT").map_or_else(|| boolean("strict"), Ok)?,
-            allow_trust: flag("JIT_TEST_PG_ALLOW_TRUST")
+            strict: flag("JIT_TEST_PG_STRICT")?.map_or_else(|| boolean("strict"), Ok)?,
+            allow_trust: flag("JIT_TEST_PG_ALLOW_TRUST")?
                 .map_or_else(|| boolean("allow_trust"), Ok)?,
             connection_limit: integer("connection_limit", 10, 10_000)? as u32,
             pool_size: integer("pool_size", 4, 1_000)? as usize,

@@ -39,7 +39,7 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jit_test::provider::unix_seconds;
+use jit_test::unix_seconds;
 use jit_test::{
     Config, ErrorClass, GrantRequest, Granted, Permission, Proof, Provider, ProviderError, Secret,
 };

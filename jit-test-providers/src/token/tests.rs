@@ -474,7 +474,7 @@ fn token_errors_are_authentication_failures_and_nothing_else_is() {
     assert_eq!(TokenAuthority::classify(&HttpStatus(403)), None);
     assert_eq!(TokenAuthority::classify(&std::fmt::Error), None);
 
-    jit_test::classify::register::<TokenAuthority>();
+    jit_test::register::<TokenAuthority>();
     let boxed: Box<dyn Error + Send + Sync> = Box::new(TokenError::BadSignature);
     assert_eq!(
         jit_test::classify(boxed.as_ref()),

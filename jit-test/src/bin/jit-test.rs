@@ -44,11 +44,11 @@ fn report(log: PathBuf, run: Option<String>) -> ExitCode {
 
 /// Lists baseline entries of tests the run did not request anything for.
 fn stale_baseline_entries(log: &std::path::Path, run: Option<&str>) {
-    let Ok(policy) = jit_test::policy::Policy::load(jit_test::Config::global()) else {
+    let Ok(policy) = jit_test::approval::Policy::load(jit_test::Config::global()) else {
         return;
     };
     let (Ok(entries), Ok(report)) = (
-        jit_test::baseline::Entries::read(&policy.baseline),
+        jit_test::approval::Entries::read(&policy.baseline),
         jit_test::report::build(log, run),
     ) else {
         return;

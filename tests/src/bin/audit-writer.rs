@@ -14,19 +14,30 @@ fn main() {
     for i in 0..count.parse::<usize>().expect("leases is a number") {
         let lease = format!("{pid}_{i}");
         let event = |kind| {
-            let mut e = Event::new(kind, "multi-process", "token");
-            e.test = "audit::writer".into();
-            e.lease = Some(lease.clone());
-            e.principal = Some(format!("jit_{lease}"));
-            e
+            Event::new("multi-process", "token", kind)
+                .with_test("audit::writer")
+                .with_lease(&lease)
+                .with_principal(&format!("jit_{lease}"))
         };
+        let permissions = vec!["token:read:a".to_owned()];
         let requested = [
-            EventKind::Requested,
-            EventKind::Approved,
-            EventKind::Granted,
+            EventKind::Requested {
+                permissions: permissions.clone(),
+                ttl_ms: 30_000,
+                reason: None,
+            },
+            EventKind::Approved {
+                approver: "max-ttl".into(),
+            },
+            EventKind::Granted {
+                permissions,
+                expires_at: 1_800_000_000,
+            },
         ];
         log.append(&requested.map(event)).expect("append");
         log.append(&[event(EventKind::Revoked)]).expect("append");
-        log.append(&[event(EventKind::ProvenDead)]).expect("append");
+        let refusal = "401 Unauthorized".to_owned();
+        log.append(&[event(EventKind::ProvenDead { refusal })])
+            .expect("append");
     }
 }

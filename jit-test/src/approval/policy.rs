@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::approve::{AccessRequest, Approver, Decision};
+use super::approver::{AccessRequest, Approver, Decision};
 use crate::config::{Config, ConfigError, parse_duration};
 
 /// `*` matches any run of characters, `?` any one; everything else matches itself.
@@ -285,7 +285,7 @@ impl Approver for Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scope::Scope;
+    use jit_test_scope::Scope;
 
     const FILE: &str = r#"
 ttl = "10s"

@@ -2,8 +2,7 @@
 //! smuggle syntax (quotes, semicolons, whitespace inside parts, control characters) is
 //! rejected.
 
-use jit_test::scope::{Part, ScopeErrorKind};
-use jit_test::{Permission, Scope};
+use jit_test_scope::{Part, Permission, Scope, ScopeErrorKind};
 use proptest::prelude::*;
 
 fn name() -> impl Strategy<Value = String> {

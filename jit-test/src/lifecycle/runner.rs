@@ -13,33 +13,16 @@ use std::pin::Pin;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::audit::{Event, EventKind};
-use crate::broker::{AnyLease, Broker, LifecycleError, Released};
-use crate::config::Config;
-use crate::credentials::{Acquisition, Credentials};
+use jit_test_scope::Scope;
+
+use super::broker::Broker;
+use super::credentials::{Acquisition, Credentials};
+use super::error::LifecycleError;
+use super::hook;
+use super::lease::{AnyLease, Released};
+use super::registry::broker_runtime;
+use crate::config::{Config, check_ttl};
 use crate::minimize;
-use crate::registry::broker_runtime;
-use crate::scope::Scope;
-
-thread_local! {
-    /// The test whose body runs on this thread.
-    static CURRENT_TEST: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Records a passed `assert_denied!`/`assert_unauthenticated!` in the audit log, when it
-/// ran in the body of a test under the lifecycle.
-pub(crate) fn record_assertion(scheme: &str, detail: &str) {
-    let Some(test) = CURRENT_TEST.with(|t| t.borrow().clone()) else {
-        return;
-    };
-    let broker = Broker::global();
-    let mut event = Event::new(EventKind::DenialAsserted, &broker.config().run_id, scheme);
-    event.test = test;
-    event.detail = Some(detail.to_owned());
-    if let Err(e) = broker.audit().append(&[event]) {
-        eprintln!("jit-test: cannot write the audit log: {e}");
-    }
-}
 
 /// The flavour of the runtime a test body runs on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,7 +63,7 @@ pub struct Test {
     ttl: Option<Duration>,
     timeout: Option<Duration>,
     flavor: Flavor,
-    minimize: bool,
+    minimize: Option<bool>,
     setup: Option<Setup>,
 }
 
@@ -124,7 +107,7 @@ impl Attempt {
 }
 
 /// The settings of one test, resolved.
-struct Plan {
+struct Resolved {
     scope: Scope,
     deny: Scope,
     ttl: Duration,
@@ -142,7 +125,7 @@ impl Test {
             ttl: None,
             timeout: None,
             flavor: Flavor::default(),
-            minimize: minimize::enabled(),
+            minimize: None,
             setup: None,
         }
     }
@@ -184,9 +167,9 @@ impl Test {
     }
 
     /// Whether to look for unneeded permissions after a pass (default: whether
-    /// `JIT_TEST_MINIMIZE` is set). See [`crate::minimize`].
+    /// `JIT_TEST_MINIMIZE` is on). See [`crate::minimize`].
     pub fn minimize(mut self, minimize: bool) -> Test {
-        self.minimize = minimize;
+        self.minimize = Some(minimize);
         self
     }
 
@@ -239,7 +222,7 @@ impl Test {
         panic!("jit-test: {message}")
     }
 
-    fn plan<C: Credentials>(&self, config: &Config) -> Result<Plan, String> {
+    fn resolve<C: Credentials>(&self, config: &Config) -> Result<Resolved, String> {
         let parse = |text: &str, what: &str| {
             Scope::parse(text).map_err(|e| format!("test {}: bad {what}: {e}", self.name))
         };
@@ -250,10 +233,13 @@ impl Test {
             parse(&self.deny, "deny")?
         };
         self.check_schemes(&scope, &C::schemes())?;
-        Ok(Plan {
+        let ttl = self.ttl.unwrap_or(config.ttl);
+        check_ttl(ttl, "this test's ttl", config.max_ttl, "max_ttl")
+            .map_err(|e| format!("test {}: {e}", self.name))?;
+        Ok(Resolved {
             scope,
             deny,
-            ttl: self.ttl.unwrap_or(config.ttl),
+            ttl,
             timeout: self.timeout.unwrap_or(config.timeout),
         })
     }
@@ -261,8 +247,10 @@ impl Test {
     #[track_caller]
     fn execute<C: Credentials>(self, body: Arc<Body<C>>) {
         let broker = Broker::global();
-        crate::summary::at_exit();
-        let plan = match self.plan::<C>(broker.config()) {
+        if broker.config().summary {
+            crate::record::summary::at_exit();
+        }
+        let plan = match self.resolve::<C>(broker.config()) {
             Ok(plan) => plan,
             Err(message) => self.fail(message),
         };
@@ -275,7 +263,8 @@ impl Test {
             Ok(attempt) => attempt,
             Err(setup) => self.fail(setup),
         };
-        if self.minimize && matches!(attempt.end, Some(BodyEnd::Returned(Ok(())))) {
+        let minimize = self.minimize.unwrap_or(broker.config().minimize);
+        if minimize && matches!(attempt.end, Some(BodyEnd::Returned(Ok(())))) {
             let verdict = minimize::minimize(&plan.scope, |reduced| {
                 self.attempt(broker, &plan, reduced, &body)
                     .and_then(|a| a.body_result())
@@ -289,8 +278,8 @@ impl Test {
     /// timeout, releases everything. `Err` when the credentials could not be had.
     fn attempt<C: Credentials>(
         &self,
-        broker: &Broker,
-        plan: &Plan,
+        broker: &'static Broker,
+        plan: &Resolved,
         scope: &Scope,
         body: &Arc<Body<C>>,
     ) -> Result<Attempt, String> {
@@ -318,7 +307,10 @@ impl Test {
         std::thread::Builder::new()
             .name(self.name.clone())
             .spawn(move || {
-                CURRENT_TEST.with(|t| *t.borrow_mut() = Some(test));
+                hook::install(move |asserted| {
+                    let detail = format!("{}: {}", asserted.expression, asserted.class);
+                    broker.record_assertion(&test, asserted.scheme, detail);
+                });
                 let end = match catch_unwind(AssertUnwindSafe(|| body(credentials))) {
                     Ok(result) => BodyEnd::Returned(result),
                     Err(payload) => BodyEnd::Panicked(payload),

@@ -4,10 +4,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::broker::{AnyLease, Broker, LeaseRequest, LifecycleError};
+use jit_test_scope::Scope;
+
+use super::broker::{Broker, LeaseRequest};
+use super::error::LifecycleError;
+use super::lease::AnyLease;
+use super::registry::provider;
 use crate::provider::{Credential, scheme_of};
-use crate::registry::provider;
-use crate::scope::Scope;
 
 /// What the broker passes around while acquiring one test's credentials.
 pub struct Acquisition<'a> {

@@ -11,8 +11,8 @@
 //!
 //! Quotes, semicolons, backslashes, whitespace inside a part and control characters are
 //! rejected, so a permission can never smuggle syntax into a statement built from it.
-//! This module uses only `std`: the `#[jit_test]` macro compiles the same file to check
-//! scopes at compile time.
+//! This crate uses only `std`: the `#[jit_test]` macro checks scopes at compile time with
+//! it, and the `jit-test` runtime re-exports it (`jit_test::Scope`, `jit_test::scope`).
 
 use std::fmt;
 

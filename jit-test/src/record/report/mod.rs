@@ -28,14 +28,13 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::audit::{self, Event, EventKind};
+use crate::audit::{self, Event, EventKind, ProblemKind};
 
 /// The page's template: inline CSS and JS, with two slots filled by [`RunReport::to_html`].
 const TEMPLATE: &str = include_str!("report.html");
@@ -69,6 +68,8 @@ pub struct RunReport {
     pub tests: Vec<TestReport>,
     /// Principals the reaper removed (left behind by crashed runs; tied to no test).
     pub reaps: Vec<Reap>,
+    /// Incomplete appends (left by crashes) that a writer of these runs set aside.
+    pub tears: Vec<Tear>,
     /// What [`audit::verify`] found in the whole file.
     pub chain: ChainReport,
     /// Where `report.html` was written, once known; [`RunReport::summary_line`] points
@@ -229,6 +230,8 @@ pub struct Failure {
     pub scheme: String,
     /// The permissions asked for.
     pub permissions: Vec<String>,
+    /// The approver that refused (none for a failed grant).
+    pub approver: Option<String>,
     /// The approver's reason or the provider's error.
     pub reason: String,
 }
@@ -243,7 +246,7 @@ pub struct BeyondScope {
     /// The principal.
     pub principal: String,
     /// The privileges beyond its scope.
-    pub privileges: String,
+    pub privileges: Vec<String>,
 }
 
 /// A principal removed by the reaper.
@@ -259,6 +262,21 @@ pub struct Reap {
     pub principal: String,
 }
 
+/// An incomplete append, left by a crash, that a later writer set aside.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tear {
+    /// When it was set aside, RFC 3339.
+    pub ts: String,
+    /// The run whose writer set it aside.
+    pub run: String,
+    /// Where the incomplete append began, in bytes from the start of the log.
+    pub offset: u64,
+    /// How many bytes it had.
+    pub bytes: u64,
+    /// The file they were copied to.
+    pub kept: String,
+}
+
 /// The result of [`audit::verify`] on the log file.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChainReport {
@@ -266,39 +284,16 @@ pub struct ChainReport {
     pub lines: usize,
     /// Leases granted in the file (all runs).
     pub leases: usize,
-    /// Every problem `verify` found, verbatim (all runs).
-    pub problems: Vec<String>,
+    /// Every problem `verify` found (all runs).
+    pub problems: Vec<audit::Problem>,
     /// Whether the hash chain itself is intact: no line edited, removed or unreadable.
     pub intact: bool,
 }
 
-/// Whether a problem of [`audit::verify`] is about a lease's lifecycle rather than the
-/// chain; the report finds those itself, per run. An unknown wording counts as a chain
-/// problem, so a change in `verify` can only duplicate a line, never hide one.
-fn is_lifecycle_problem(problem: &str) -> bool {
-    problem.contains(" was never revoked or reaped")
-        || problem.contains(" was revoked but never proven dead")
-        || problem.contains(" still worked after revocation")
-}
-
-/// Problem kinds, worst first: the order of [`RunReport::problems`].
-const SEVERITY: [&str; 8] = [
-    "leak",
-    "chain",
-    "revoke_failed",
-    "unrevoked",
-    "unproven",
-    "beyond_scope",
-    "grant_failed",
-    "approval_denied",
-];
-
 /// One problem, as listed in the report.
 #[derive(Clone, Debug, Serialize)]
 struct Problem {
-    /// `leak`, `revoke_failed`, `unrevoked`, `unproven`, `approval_denied`,
-    /// `grant_failed`, `beyond_scope` or `chain`.
-    kind: &'static str,
+    kind: ProblemKind,
     /// The test's index in `tests`, if the problem belongs to one.
     test: Option<usize>,
     message: String,
@@ -307,7 +302,7 @@ struct Problem {
 /// Where reports go by default: `<target>/jit-test/` (see
 /// [`config::target_dir`](crate::config::target_dir)).
 pub fn default_dir() -> PathBuf {
-    crate::config::target_dir().join("jit-test")
+    crate::config::out_dir()
 }
 
 fn millis(ts: &str) -> Option<u64> {
@@ -320,20 +315,6 @@ fn push_unique(list: &mut Vec<String>, item: &str) {
     if !list.iter().any(|x| x == item) {
         list.push(item.to_owned());
     }
-}
-
-/// The ttl and reason in a `requested` event's detail: `ttl 30s` or
-/// `ttl 30s; reason: ...`.
-fn parse_requested(detail: &str) -> (Option<String>, Option<String>) {
-    let (head, reason) = match detail.split_once("; reason: ") {
-        Some((head, reason)) => (head, Some(reason.to_owned())),
-        None => (detail, None),
-    };
-    let ttl = head
-        .strip_prefix("ttl ")
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    (ttl, reason)
 }
 
 /// What a `requested` event said, kept until the lease is granted or refused.
@@ -423,7 +404,7 @@ impl Builder {
         lease
     }
 
-    fn failure(&self, event: &Event) -> Failure {
+    fn failure(&self, event: &Event, approver: Option<&str>, reason: &str) -> Failure {
         let key = (event.run.clone(), event.lease.clone().unwrap_or_default());
         Failure {
             ts: event.ts.clone(),
@@ -432,21 +413,27 @@ impl Builder {
                 .requested
                 .get(&key)
                 .map(|r| r.permissions.clone())
-                .unwrap_or_else(|| event.permissions.clone()),
-            reason: event.detail.clone().unwrap_or_default(),
+                .unwrap_or_default(),
+            approver: approver.map(str::to_owned),
+            reason: reason.to_owned(),
         }
     }
 
-    fn add(&mut self, event: &Event, reaps: &mut Vec<Reap>) {
-        match event.event {
-            EventKind::Requested => {
-                let (ttl, reason) = parse_requested(event.detail.as_deref().unwrap_or_default());
+    fn add(&mut self, event: &Event, reaps: &mut Vec<Reap>, tears: &mut Vec<Tear>) {
+        match &event.kind {
+            EventKind::Requested {
+                permissions,
+                ttl_ms,
+                reason,
+            } => {
+                let ttl = humantime::format_duration(Duration::from_millis(*ttl_ms)).to_string();
+                let ttl = Some(ttl);
                 let test = self.test(event);
                 if test.reason.is_none() {
-                    test.reason = reason;
+                    test.reason.clone_from(reason);
                 }
                 push_unique(&mut test.schemes, &event.scheme);
-                for p in &event.permissions {
+                for p in permissions {
                     push_unique(&mut test.permissions, p);
                 }
                 if let Some(ttl) = &ttl {
@@ -464,29 +451,32 @@ impl Builder {
                     key,
                     Requested {
                         ts: event.ts.clone(),
-                        permissions: event.permissions.clone(),
+                        permissions: permissions.clone(),
                         ttl,
                     },
                 );
             }
-            EventKind::Approved => {}
-            EventKind::Denied => {
-                let failure = self.failure(event);
+            EventKind::Approved { .. } => {}
+            EventKind::Denied { approver, reason } => {
+                let failure = self.failure(event, Some(approver), reason);
                 self.test(event).approvals_denied.push(failure);
             }
-            EventKind::GrantFailed => {
-                let failure = self.failure(event);
+            EventKind::GrantFailed { error } => {
+                let failure = self.failure(event, None, error);
                 self.test(event).grant_failures.push(failure);
             }
-            EventKind::Granted => {
+            EventKind::Granted {
+                permissions,
+                expires_at,
+            } => {
                 let scheme = event.scheme.clone();
                 push_unique(&mut self.test(event).schemes, &scheme);
                 let lease = self.lease(event);
                 lease.granted_at = Some(event.ts.clone());
                 lease.granted_ms = millis(&event.ts);
-                lease.expires_at = event.expires_at;
-                if !event.permissions.is_empty() {
-                    lease.permissions = event.permissions.clone();
+                lease.expires_at = Some(*expires_at);
+                if !permissions.is_empty() {
+                    lease.permissions.clone_from(permissions);
                 }
             }
             EventKind::Expired => {
@@ -501,38 +491,48 @@ impl Builder {
                     lease.revoked_ms = millis(&event.ts);
                 }
             }
-            EventKind::RevokeFailed => {
-                let detail = event.detail.clone().unwrap_or_default();
-                self.lease(event).revoke_failures.push(detail);
+            EventKind::RevokeFailed { error } => {
+                self.lease(event).revoke_failures.push(error.clone());
             }
-            EventKind::ProvenDead => {
+            EventKind::ProvenDead { refusal } => {
                 let lease = self.lease(event);
                 lease.proven_dead = true;
-                lease.proof = event.detail.clone();
+                lease.proof = Some(refusal.clone());
             }
             EventKind::LeakDetected => self.lease(event).leaked = true,
+            EventKind::TornTail {
+                offset,
+                bytes,
+                kept,
+            } => tears.push(Tear {
+                ts: event.ts.clone(),
+                run: event.run.clone(),
+                offset: *offset,
+                bytes: *bytes,
+                kept: kept.clone(),
+            }),
             EventKind::Reaped => reaps.push(Reap {
                 ts: event.ts.clone(),
                 run: event.run.clone(),
                 scheme: event.scheme.clone(),
                 principal: event.principal.clone().unwrap_or_default(),
             }),
-            EventKind::DenialAsserted => {
+            EventKind::DenialAsserted { expression } => {
                 let test = self.test(event);
                 test.denials_asserted += 1;
                 test.assertions.push(Assertion {
                     ts: event.ts.clone(),
                     ms: millis(&event.ts),
                     scheme: event.scheme.clone(),
-                    expression: event.detail.clone().unwrap_or_default(),
+                    expression: expression.clone(),
                 });
             }
-            EventKind::BeyondScope => {
+            EventKind::BeyondScope { privileges } => {
                 let found = BeyondScope {
                     ts: event.ts.clone(),
                     scheme: event.scheme.clone(),
                     principal: event.principal.clone().unwrap_or_default(),
-                    privileges: event.detail.clone().unwrap_or_default(),
+                    privileges: privileges.clone(),
                 };
                 self.test(event).beyond_scope.push(found);
             }
@@ -615,23 +615,19 @@ fn finish_test(test: &mut TestReport) {
 /// Lines that cannot be read as events are skipped here and reported by the chain
 /// verification. Fails only when the file cannot be read.
 pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
-    let reader = BufReader::new(File::open(log).map_err(|e| {
+    let audit::Contents {
+        events,
+        verification,
+    } = audit::read(log).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot read the audit log {}: {e}", log.display()),
         )
-    })?);
-    let mut events = Vec::new();
-    for line in reader.lines() {
-        if let Ok(event) = serde_json::from_str::<Event>(&line?) {
-            events.push(event);
-        }
-    }
-    let verification = audit::verify(log)?;
+    })?;
 
     // A lease of this run may be reaped by a later run: look at the whole file.
     let mut reaped: HashMap<String, String> = HashMap::new();
-    for event in events.iter().filter(|e| e.event == EventKind::Reaped) {
+    for event in events.iter().filter(|e| e.kind == EventKind::Reaped) {
         if let Some(principal) = &event.principal {
             reaped
                 .entry(principal.clone())
@@ -641,6 +637,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
 
     let mut builder = Builder::default();
     let mut reaps = Vec::new();
+    let mut tears = Vec::new();
     let mut runs: Vec<String> = Vec::new();
     // The earliest and latest event: (milliseconds, its timestamp).
     let mut first: Option<(u64, &str)> = None;
@@ -660,7 +657,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
                 last = Some((ms, &event.ts));
             }
         }
-        builder.add(event, &mut reaps);
+        builder.add(event, &mut reaps, &mut tears);
     }
     let mut tests = builder.tests;
     for test in &mut tests {
@@ -670,10 +667,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
         finish_test(test);
     }
 
-    let intact = verification
-        .problems
-        .iter()
-        .all(|p| is_lifecycle_problem(p));
+    let intact = verification.chain_intact();
     Ok(RunReport {
         generated_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         log: log.display().to_string(),
@@ -686,6 +680,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
         end_ms: last.map(|(ms, _)| ms),
         tests,
         reaps,
+        tears,
         chain: ChainReport {
             lines: verification.lines,
             leases: verification.leases,
@@ -764,7 +759,7 @@ impl RunReport {
                 let who = format!("{} principal {}", lease.scheme, lease.principal);
                 if lease.leaked {
                     push(
-                        "leak",
+                        ProblemKind::Leak,
                         format!("leak: {who} of {of} still worked after revocation"),
                     );
                 }
@@ -777,17 +772,17 @@ impl RunReport {
                         "; never revoked or reaped"
                     };
                     push(
-                        "revoke_failed",
+                        ProblemKind::RevokeFailed,
                         format!("revoke failed: {who} of {of}: {failure}{after}"),
                     );
                 }
                 match lease.status {
                     LeaseStatus::Unrevoked => push(
-                        "unrevoked",
+                        ProblemKind::Unrevoked,
                         format!("unrevoked: {who} of {of} was never revoked or reaped"),
                     ),
                     LeaseStatus::Unproven => push(
-                        "unproven",
+                        ProblemKind::Unproven,
                         format!("unproven: {who} of {of} was revoked but never proven dead"),
                     ),
                     _ => {}
@@ -795,18 +790,19 @@ impl RunReport {
             }
             for denied in &test.approvals_denied {
                 push(
-                    "approval_denied",
+                    ProblemKind::ApprovalDenied,
                     format!(
-                        "approval denied: {of} asked for {} ({}): {}",
+                        "approval denied: {of} asked for {} ({}): by {}: {}",
                         denied.permissions.join(", "),
                         denied.scheme,
+                        denied.approver.as_deref().unwrap_or("an approver"),
                         denied.reason
                     ),
                 );
             }
             for failed in &test.grant_failures {
                 push(
-                    "grant_failed",
+                    ProblemKind::GrantFailed,
                     format!(
                         "grant failed: {of}, {} ({}): {}",
                         failed.permissions.join(", "),
@@ -817,25 +813,38 @@ impl RunReport {
             }
             for beyond in &test.beyond_scope {
                 push(
-                    "beyond_scope",
+                    ProblemKind::BeyondScope,
                     format!(
                         "beyond scope: {} principal {} of {of} holds privileges beyond its scope: {}",
-                        beyond.scheme, beyond.principal, beyond.privileges
+                        beyond.scheme,
+                        beyond.principal,
+                        beyond.privileges.join(", ")
                     ),
                 );
             }
         }
+        for tear in &self.tears {
+            out.push(Problem {
+                kind: ProblemKind::Torn,
+                test: None,
+                message: format!(
+                    "torn audit log: an append cut short by a crash ({} bytes at byte {}) \
+                     was set aside in {}",
+                    tear.bytes, tear.offset, tear.kept
+                ),
+            });
+        }
         for problem in &self.chain.problems {
-            if !is_lifecycle_problem(problem) {
+            if problem.finding.kind() == ProblemKind::Chain {
                 out.push(Problem {
-                    kind: "chain",
+                    kind: ProblemKind::Chain,
                     test: None,
                     message: format!("audit chain: {problem}"),
                 });
             }
         }
         // Worst first (stable: within a kind, in the order of the log).
-        out.sort_by_key(|p| SEVERITY.iter().position(|k| *k == p.kind));
+        out.sort_by_key(|p| p.kind);
         out
     }
 
@@ -1229,19 +1238,6 @@ mod tests {
         assert_eq!(md_code("x`y|z", true), "``x`y\\|z``");
         assert_eq!(md_code("`x", false), "`` `x ``");
         assert_eq!(md_text("two\nlines"), "two lines");
-    }
-
-    #[test]
-    fn requested_details_give_ttl_and_reason() {
-        assert_eq!(parse_requested("ttl 30s"), (Some("30s".into()), None));
-        assert_eq!(
-            parse_requested("ttl 1m 30s; reason: reads orders; nothing else"),
-            (
-                Some("1m 30s".into()),
-                Some("reads orders; nothing else".into())
-            )
-        );
-        assert_eq!(parse_requested("something else"), (None, None));
     }
 
     #[test]

@@ -19,13 +19,14 @@
 //! There is no baseline check until the file exists: create it with a blessed run.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::approve::{AccessRequest, Approver, Decision};
+use super::approver::{AccessRequest, Approver, Decision};
+use crate::config::Config;
+use crate::locked;
 
 /// What the approver does with a permission missing from the baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,12 +40,11 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The mode the environment asks for: `JIT_TEST_BLESS=1` blesses, `CI` enforces.
-    pub fn from_env() -> Mode {
-        let set = |var| std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-        if set("JIT_TEST_BLESS") {
+    /// The mode the settings ask for: `JIT_TEST_BLESS` blesses, `CI` enforces.
+    pub fn from_config(config: &Config) -> Mode {
+        if config.bless {
             Mode::Bless
-        } else if set("CI") {
+        } else if config.ci {
             Mode::Enforce
         } else {
             Mode::Record
@@ -97,39 +97,24 @@ const HEADER: &str = "# Permissions each test is approved to request (jit-test b
 /// Replaces `test`'s permissions of `scheme` in the file at `path` with `permissions`,
 /// under an exclusive lock. Returns whether the file changed.
 fn update(path: &Path, test: &str, scheme: &str, permissions: &[String]) -> io::Result<bool> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file: File = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    file.lock()?;
-    let mut text = String::new();
-    file.read_to_string(&mut text)?;
-    let mut entries = parse(&text, path)?;
-    let prefix = format!("{scheme}:");
-    let entry = entries.tests.entry(test.to_owned()).or_default();
-    let before = entry.clone();
-    entry.retain(|p| !p.starts_with(&prefix));
-    entry.extend(permissions.iter().cloned());
-    entry.sort();
-    entry.dedup();
-    let changed = *entry != before;
-    if entry.is_empty() {
-        entries.tests.remove(test);
-    }
-    if changed {
+    locked::rewrite(path, |text| {
+        let mut entries = parse(text, path)?;
+        let prefix = format!("{scheme}:");
+        let entry = entries.tests.entry(test.to_owned()).or_default();
+        let before = entry.clone();
+        entry.retain(|p| !p.starts_with(&prefix));
+        entry.extend(permissions.iter().cloned());
+        entry.sort();
+        entry.dedup();
+        if *entry == before {
+            return Ok(None);
+        }
+        if entry.is_empty() {
+            entries.tests.remove(test);
+        }
         let body = toml::to_string(&entries).map_err(io::Error::other)?;
-        file.set_len(0)?;
-        file.rewind()?;
-        file.write_all(HEADER.as_bytes())?;
-        file.write_all(body.as_bytes())?;
-    }
-    file.unlock()?;
-    Ok(changed)
+        Ok(Some(format!("{HEADER}{body}")))
+    })
 }
 
 /// The `baseline` approver.
@@ -232,7 +217,7 @@ impl Approver for Baseline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scope::Scope;
+    use jit_test_scope::Scope;
     use std::time::Duration;
 
     fn review(baseline: &Baseline, test: &str, scope: &str) -> Decision {

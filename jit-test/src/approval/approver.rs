@@ -1,9 +1,9 @@
-//! Approval: who decides whether a test may have the access it asks for.
+//! The [`Approver`] trait, its [`Chain`] and the default approver, [`MaxTtl`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::scope::Permission;
+use jit_test_scope::Permission;
 
 /// What a test asks for, as an approver sees it.
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,130 @@
+//! One line of the log: `{"v":1,"prev":"<hash of the line before>",<event>,"hash":"<hash>"}`,
+//! where `hash` is the SHA-256 of the line's text without its `,"hash":…` tail.
+
+use std::io;
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{Event, FORMAT};
+use super::legacy::Unversioned;
+use super::problem::Finding;
+
+/// The `prev` of the first line.
+pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const TAIL_OPEN: &[u8] = b",\"hash\":\"";
+const TAIL_CLOSE: &[u8] = b"\"}";
+/// `,"hash":"` + 64 hex digits + `"}`.
+pub(super) const HASH_TAIL: usize = TAIL_OPEN.len() + 64 + TAIL_CLOSE.len();
+
+#[derive(Serialize)]
+struct Record<'a> {
+    v: u32,
+    prev: &'a str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+#[derive(Deserialize)]
+struct Version {
+    #[serde(default)]
+    v: u32,
+}
+
+#[derive(Deserialize)]
+struct Stored<E> {
+    prev: String,
+    #[serde(flatten)]
+    event: E,
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+/// Appends `event`'s line, chained to `prev`, to `out`, and returns the line's hash.
+pub(super) fn encode(prev: &str, event: &Event, out: &mut Vec<u8>) -> io::Result<String> {
+    let start = out.len();
+    serde_json::to_writer(
+        &mut *out,
+        &Record {
+            v: FORMAT,
+            prev,
+            event,
+        },
+    )?;
+    let hash = sha256_hex(&out[start..]);
+    out.pop();
+    out.extend_from_slice(TAIL_OPEN);
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(TAIL_CLOSE);
+    out.push(b'\n');
+    Ok(hash)
+}
+
+/// The hash stated by the last [`HASH_TAIL`] bytes of `bytes`, if they are a hash tail.
+pub(super) fn tail_hash(bytes: &[u8]) -> Option<&str> {
+    let tail = &bytes[bytes.len().checked_sub(HASH_TAIL)?..];
+    let hash = tail.strip_prefix(TAIL_OPEN)?.strip_suffix(TAIL_CLOSE)?;
+    let hash = std::str::from_utf8(hash).ok()?;
+    hash.bytes().all(|b| b.is_ascii_hexdigit()).then_some(hash)
+}
+
+/// A line whose hash is where it belongs.
+pub(super) struct Sealed {
+    /// The line's text without its hash tail, closed with `}`: what was hashed.
+    pub body: Vec<u8>,
+    /// The hash it states.
+    pub hash: String,
+}
+
+impl Sealed {
+    /// Splits `line` (without its newline) into its body and its stated hash.
+    pub fn open(line: &[u8]) -> Result<Sealed, Finding> {
+        let hash = tail_hash(line)
+            .filter(|_| line.first() == Some(&b'{'))
+            .ok_or(Finding::Unsealed)?
+            .to_owned();
+        let mut body = line[..line.len() - HASH_TAIL].to_vec();
+        body.push(b'}');
+        Ok(Sealed { body, hash })
+    }
+
+    /// Whether the stated hash is the body's.
+    pub fn hash_matches(&self) -> bool {
+        sha256_hex(&self.body) == self.hash
+    }
+
+    /// The line's `prev` and its event, in any format this crate reads.
+    pub fn read(&self) -> Result<(String, Event), Finding> {
+        let unreadable = |e: serde_json::Error| Finding::Unreadable {
+            error: e.to_string(),
+        };
+        let version = serde_json::from_slice::<Version>(&self.body)
+            .map_err(unreadable)?
+            .v;
+        match version {
+            0 => {
+                let stored: Stored<Unversioned> =
+                    serde_json::from_slice(&self.body).map_err(unreadable)?;
+                Ok((stored.prev, stored.event.into()))
+            }
+            FORMAT => {
+                let stored: Stored<Event> =
+                    serde_json::from_slice(&self.body).map_err(unreadable)?;
+                Ok((stored.prev, stored.event))
+            }
+            version => Err(Finding::NewerFormat { version }),
+        }
+    }
+}

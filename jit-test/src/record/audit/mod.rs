@@ -1,0 +1,26 @@
+//! The audit trail: an append-only, SHA-256 hash-chained JSON Lines file.
+//!
+//! Each line is one [`Event`] (its kind and that kind's own fields) plus `v` (the format
+//! version, [`FORMAT`]), `prev` (the hash of the line before, 64 zeros for the first)
+//! and, last, `hash`: the SHA-256 of the line's text without its `,"hash":…` tail. Lines
+//! written before the format had a version are still read. Appends take an exclusive
+//! file lock, so any number of test processes can share one log without interleaving or
+//! losing lines. Events never contain secrets. Writers append through a [`Sink`], the
+//! file by default.
+//!
+//! [`verify`] checks a log and returns typed [`Problem`]s; [`read`] also returns its
+//! events, for the [report](crate::report).
+
+mod event;
+mod file;
+mod legacy;
+mod line;
+mod problem;
+mod sink;
+mod verify;
+
+pub use event::{Event, EventKind, FORMAT};
+pub use file::AuditLog;
+pub use problem::{Finding, Problem, ProblemKind};
+pub use sink::{FailingSink, Sink};
+pub use verify::{Contents, Verification, read, read_from, verify};

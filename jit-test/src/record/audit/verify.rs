@@ -1,0 +1,203 @@
+//! Reading a log back: the chain checked line by line, and every granted lease followed
+//! to its revocation (or reaping) and proof.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+use super::event::{Event, EventKind};
+use super::line::{GENESIS, Sealed};
+use super::problem::{Finding, Problem, ProblemKind};
+
+/// What [`verify`] found.
+#[derive(Clone, Debug, Default)]
+pub struct Verification {
+    /// Lines read.
+    pub lines: usize,
+    /// Leases granted.
+    pub leases: usize,
+    /// Everything wrong, in the order of the log. Empty when the log is sound.
+    pub problems: Vec<Problem>,
+}
+
+impl Verification {
+    /// True when the chain is intact and every grant was revoked and proven dead.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// True when no line was edited, removed or unreadable (whatever the leases did).
+    pub fn chain_intact(&self) -> bool {
+        !self
+            .problems
+            .iter()
+            .any(|p| p.finding.kind() == ProblemKind::Chain)
+    }
+}
+
+/// A log read back: its events, and what verifying it found.
+#[derive(Clone, Debug, Default)]
+pub struct Contents {
+    /// Every event that could be read, in the order of the log.
+    pub events: Vec<Event>,
+    /// The verification of the whole log.
+    pub verification: Verification,
+}
+
+#[derive(Default)]
+struct LeaseTrail {
+    test: String,
+    principal: String,
+    line: usize,
+    revoked: bool,
+    proven: bool,
+}
+
+/// Follows the chain and the leases, one line at a time.
+struct Checker {
+    report: Verification,
+    prev: String,
+    leases: BTreeMap<String, LeaseTrail>,
+    reaped: Vec<String>,
+}
+
+impl Checker {
+    fn new() -> Checker {
+        Checker {
+            report: Verification::default(),
+            prev: GENESIS.to_owned(),
+            leases: BTreeMap::new(),
+            reaped: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, line: usize, finding: Finding) {
+        self.report.problems.push(Problem { line, finding });
+    }
+
+    /// Checks line `number` (without its newline) and returns its event, if readable.
+    fn line(&mut self, number: usize, line: &[u8]) -> Option<Event> {
+        self.report.lines = number;
+        let sealed = match Sealed::open(line) {
+            Ok(sealed) => sealed,
+            Err(finding) => {
+                self.problem(number, finding);
+                return None;
+            }
+        };
+        if !sealed.hash_matches() {
+            self.problem(number, Finding::HashMismatch);
+        }
+        let (prev, event) = match sealed.read() {
+            Ok(read) => read,
+            Err(finding) => {
+                self.problem(number, finding);
+                return None;
+            }
+        };
+        if prev != self.prev {
+            self.problem(number, Finding::ChainBroken);
+        }
+        self.prev = sealed.hash;
+        self.follow(number, &event);
+        Some(event)
+    }
+
+    fn follow(&mut self, number: usize, event: &Event) {
+        let lease_id = event.lease.clone().unwrap_or_default();
+        let principal = event.principal.clone().unwrap_or_default();
+        match event.kind {
+            EventKind::Granted { .. } => {
+                self.report.leases += 1;
+                let trail = LeaseTrail {
+                    test: event.test.clone(),
+                    principal,
+                    line: number,
+                    ..LeaseTrail::default()
+                };
+                self.leases.insert(lease_id, trail);
+            }
+            EventKind::Revoked => self.leases.entry(lease_id).or_default().revoked = true,
+            EventKind::ProvenDead { .. } => self.leases.entry(lease_id).or_default().proven = true,
+            EventKind::Reaped => self.reaped.push(principal),
+            EventKind::TornTail {
+                offset,
+                bytes,
+                ref kept,
+            } => self.problem(
+                number,
+                Finding::Torn {
+                    offset,
+                    bytes,
+                    kept: kept.clone(),
+                },
+            ),
+            EventKind::LeakDetected => self.problem(
+                number,
+                Finding::Leaked {
+                    test: event.test.clone(),
+                    principal,
+                },
+            ),
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> Verification {
+        for trail in std::mem::take(&mut self.leases).into_values() {
+            let was_reaped = self.reaped.contains(&trail.principal);
+            let (test, principal) = (trail.test, trail.principal);
+            if !(trail.revoked || was_reaped) {
+                self.problem(trail.line, Finding::NeverRevoked { test, principal });
+            } else if !trail.proven && !was_reaped {
+                self.problem(trail.line, Finding::NeverProven { test, principal });
+            }
+        }
+        self.report
+    }
+}
+
+/// Reads every line of `reader`, checking the chain and the leases.
+pub fn read_from(mut reader: impl BufRead) -> io::Result<Contents> {
+    let mut checker = Checker::new();
+    let mut events = Vec::new();
+    let mut line = Vec::with_capacity(512);
+    let (mut number, mut offset) = (0, 0u64);
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        match line.strip_suffix(b"\n") {
+            Some(text) => events.extend(checker.line(number, text)),
+            None => {
+                checker.report.lines = number;
+                checker.problem(number, Finding::Unterminated { offset });
+            }
+        }
+        offset += read as u64;
+    }
+    Ok(Contents {
+        events,
+        verification: checker.finish(),
+    })
+}
+
+/// Reads the log at `path`: its events and the verification of the whole file. Holds a
+/// shared lock meanwhile, so no append is seen half-written.
+pub fn read(path: impl AsRef<Path>) -> io::Result<Contents> {
+    let file = File::open(path)?;
+    file.lock_shared()?;
+    let contents = read_from(BufReader::new(&file));
+    file.unlock()?;
+    contents
+}
+
+/// Checks the hash chain of the log at `path`, and that every granted lease was revoked
+/// (or reaped) and proven dead. A leak detection is a problem.
+pub fn verify(path: impl AsRef<Path>) -> io::Result<Verification> {
+    read(path).map(|contents| contents.verification)
+}
