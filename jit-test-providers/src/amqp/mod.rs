@@ -196,7 +196,7 @@ impl AmqpProvider {
     /// A provider with these settings. Connects lazily. Makes its error classification
     /// known to `assert_denied!` and `assert_unauthenticated!`.
     pub fn new(settings: AmqpSettings) -> AmqpProvider {
-        jit_test::classify::register::<AmqpProvider>();
+        jit_test::register::<AmqpProvider>();
         AmqpProvider {
             inner: Arc::new(Inner {
                 api: Api::new(&settings),

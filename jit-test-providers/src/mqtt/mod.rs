@@ -153,7 +153,7 @@ impl MqttProvider {
     /// A provider with these settings. Connects lazily. Makes its error classification
     /// known to `assert_denied!` and `assert_unauthenticated!`.
     pub fn new(settings: MqttSettings) -> MqttProvider {
-        jit_test::classify::register::<MqttProvider>();
+        jit_test::register::<MqttProvider>();
         MqttProvider {
             inner: Arc::new(Inner {
                 control: Control::new(settings.clone()),

@@ -142,7 +142,7 @@ impl MysqlProvider {
 
     /// A provider holding privileges as `design` says (for the benchmark's comparison).
     pub fn with_design(settings: MysqlSettings, design: Design) -> MysqlProvider {
-        jit_test::classify::register::<MysqlProvider>();
+        jit_test::register::<MysqlProvider>();
         let pool_opts = PoolOpts::new()
             .with_constraints(PoolConstraints::new(0, settings.pool_size).expect("0 <= size"))
             .with_reset_connection(false);
@@ -179,7 +179,7 @@ async fn on_broker<T: Send + 'static>(
     work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
 ) -> Result<T, ProviderError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    jit_test::registry::broker_runtime().spawn(async move {
+    jit_test::broker_runtime().spawn(async move {
         let _ = tx.send(work.await);
     });
     rx.await
@@ -281,7 +281,7 @@ impl Provider for MysqlProvider {
             inner.settings.connection_limit,
         )?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        jit_test::registry::broker_runtime().spawn(async move {
+        jit_test::broker_runtime().spawn(async move {
             let granted = grant(&inner, plan).await;
             // Nobody waits for it any more: take it back at once.
             if let Err(Ok(granted)) = tx.send(granted) {

@@ -47,7 +47,7 @@ impl NatsProvider {
     /// A provider with these settings: reads the key file; connects lazily. Makes its
     /// error classification known to `assert_denied!` and `assert_unauthenticated!`.
     pub fn new(settings: NatsSettings) -> Result<NatsProvider, ProviderError> {
-        jit_test::classify::register::<NatsProvider>();
+        jit_test::register::<NatsProvider>();
         let file = keys::KeyFile::read(&settings.key_file).map_err(|e| {
             ProviderError::Misconfigured(format!(
                 "{e}. Run `.ci/setup-nats`, or set {KEYS_VAR} (or [providers.nats] keys) to the \
@@ -100,7 +100,7 @@ impl NatsProvider {
     {
         let account = Arc::clone(&self.account);
         let (tx, rx) = tokio::sync::oneshot::channel();
-        jit_test::registry::broker_runtime().spawn(async move {
+        jit_test::broker_runtime().spawn(async move {
             let _ = tx.send(work(account).await);
         });
         rx.await

@@ -130,7 +130,7 @@ impl RedisProvider {
     /// A provider with these settings. Connects lazily. Makes its error classification
     /// known to `assert_denied!` and `assert_unauthenticated!`.
     pub fn new(settings: RedisSettings) -> Result<RedisProvider, ProviderError> {
-        jit_test::classify::register::<RedisProvider>();
+        jit_test::register::<RedisProvider>();
         Ok(RedisProvider {
             inner: Arc::new(Inner {
                 admin: Admin::new(&settings)?,
