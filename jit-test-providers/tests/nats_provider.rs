@@ -418,3 +418,28 @@ async fn errors_of_the_real_server_classify() {
     assert_eq!(classify(&unreachable), ErrorClass::Other);
     let _: &NatsGrant = &granted.credential;
 }
+
+#[tokio::test]
+async fn a_queue_group_permission_allows_that_group_only_and_a_bare_scope_only_logs_in() {
+    let p = provider();
+    let work = subject("orders.work");
+    let scope = format!("nats:subscribe(workers):{work}");
+    let granted = p
+        .grant(&request("queue", &scope, "", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let conn = granted.credential.connect().await.unwrap();
+    conn.queue_subscribe(&work, "workers").await.unwrap();
+    assert_denied!(conn.queue_subscribe(&work, "others").await);
+    assert_denied!(conn.subscribe(&work).await);
+
+    let bare = p
+        .grant(&request("bare", "", "", Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let conn = bare.credential.connect().await.unwrap();
+    assert_denied!(conn.publish(&work, "x").await);
+    assert_denied!(conn.subscribe(&work).await);
+    p.revoke(&granted.lease).await.unwrap();
+    p.revoke(&bare.lease).await.unwrap();
+}

@@ -137,14 +137,7 @@ impl NatsConnection {
     /// Subscribes to `subject` and waits until the server has handled it: `Err(Denied)`
     /// when it is outside the credential's scope.
     pub async fn subscribe(&self, subject: &str) -> Result<Subscriber, NatsError> {
-        let mark = self.errors.mark();
-        let subscriber = self
-            .client
-            .subscribe(subject.to_owned())
-            .await
-            .map_err(|e| NatsError::client("subscribe", e))?;
-        self.settle("subscribe", subject, mark).await?;
-        Ok(subscriber)
+        self.checked_subscribe(subject, None).await
     }
 
     /// Subscribes to `subject` in queue group `queue`, checked like [`Self::subscribe`].
@@ -153,12 +146,24 @@ impl NatsConnection {
         subject: &str,
         queue: &str,
     ) -> Result<Subscriber, NatsError> {
+        self.checked_subscribe(subject, Some(queue)).await
+    }
+
+    async fn checked_subscribe(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+    ) -> Result<Subscriber, NatsError> {
         let mark = self.errors.mark();
-        let subscriber = self
-            .client
-            .queue_subscribe(subject.to_owned(), queue.to_owned())
-            .await
-            .map_err(|e| NatsError::client("subscribe", e))?;
+        let subscribed = match queue {
+            None => self.client.subscribe(subject.to_owned()).await,
+            Some(q) => {
+                self.client
+                    .queue_subscribe(subject.to_owned(), q.to_owned())
+                    .await
+            }
+        };
+        let subscriber = subscribed.map_err(|e| NatsError::client("subscribe", e))?;
         self.settle("subscribe", subject, mark).await?;
         Ok(subscriber)
     }

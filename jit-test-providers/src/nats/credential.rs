@@ -75,9 +75,9 @@ impl User {
 }
 
 impl NatsGrant {
-    /// Connects as the user. The connection runs on the current Tokio runtime; it does
-    /// not reconnect once the server has closed it, so a revoked or expired credential
-    /// shows as closed, not as a client retrying forever.
+    /// Connects as the user. The connection runs on the current Tokio runtime; once the
+    /// server has closed it, it tries to reconnect once only, so a revoked or expired
+    /// credential shows as closed, not as a client retrying forever.
     pub async fn connect(&self) -> Result<NatsConnection, NatsError> {
         let errors = Arc::new(ServerErrors::default());
         let sink = Arc::clone(&errors);

@@ -9,7 +9,7 @@ use nkeys::{KeyPair, KeyPairType};
 
 use super::credential::{NatsGrant, NatsLease, User};
 use super::subjects::{self, Grant};
-use super::{NatsProvider, PREFIX, jwt};
+use super::{NatsProvider, PREFIX, jwt, leases};
 
 /// The checked permissions of `request`, failing on one of its `deny` permissions that
 /// they would allow.
@@ -58,6 +58,11 @@ pub(crate) fn sign_user(
         tags(&meta),
     );
     let user_jwt = jwt::sign(claims, &provider.account.keys.account_key).map_err(failed)?;
+    leases::record(
+        &leases::dir(&provider.account.keys.account),
+        &key.public_key(),
+        &meta,
+    )?;
     let user = Arc::new(User {
         public_key: key.public_key(),
         name,

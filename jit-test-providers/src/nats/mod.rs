@@ -14,6 +14,7 @@ mod credential;
 mod grant;
 pub mod jwt;
 pub mod keys;
+mod leases;
 mod settings;
 pub mod setup;
 mod subjects;
@@ -132,7 +133,9 @@ impl Provider for NatsProvider {
     async fn revoke(&self, lease: &NatsLease) -> Result<(), ProviderError> {
         let user = Arc::clone(&lease.user);
         self.on_broker("revoke", async move |account| {
-            account.revoke(&user.public_key, user.expires_at).await
+            account.revoke(&user.public_key, user.expires_at).await?;
+            leases::forget(&leases::dir(&account.keys.account), &user.public_key);
+            Ok(())
         })
         .await
     }
@@ -172,8 +175,16 @@ impl Provider for NatsProvider {
     }
 
     async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
-        self.on_broker("reap", async move |account| account.prune(grace).await)
-            .await
+        self.on_broker("reap", async move |account| {
+            let mut users = account.prune(grace).await?;
+            for user in leases::reap(&leases::dir(&account.keys.account), grace) {
+                if !users.contains(&user) {
+                    users.push(user);
+                }
+            }
+            Ok(users)
+        })
+        .await
     }
 }
 
