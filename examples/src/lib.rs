@@ -90,6 +90,16 @@
 //! Run them with `cargo test -p examples --features postgres` and a server at
 //! `JIT_TEST_PG_URL` (default `host=127.0.0.1 user=postgres dbname=test`) that checks
 //! passwords (see jit-test-providers' `postgres` module).
+//!
+//! ## Shipping over MQTT
+//!
+//! With the `mqtt` feature, `shipping` sends each order's shipping command to a warehouse
+//! device (`devices/<id>/commands`) and reads the device's reports
+//! (`devices/<id>/telemetry`). `tests/orders_mqtt.rs` gives the service and the device
+//! each a short-lived Mosquitto client with exactly their topics, shows a device denied
+//! another device's topics and `devices/#`, and a device's session cut when its
+//! credential expires. Run them with `cargo test -p examples --features mqtt` and the
+//! broker of `.ci/setup-mqtt` (see jit-test-providers' `mqtt` module).
 
 pub mod auth;
 pub mod client;
