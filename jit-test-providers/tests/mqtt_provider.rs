@@ -10,7 +10,8 @@ use jit_test::{
     assert_denied, assert_unauthenticated,
 };
 use jit_test_providers::mqtt::{
-    ADMINISTRATIVE_ACTION, MqttError, MqttGrant, MqttProvider, MqttSettings, URL_VAR, rumqttc,
+    ADMINISTRATIVE_ACTION, MqttError, MqttGrant, MqttProvider, MqttSettings, REAPER_LOCK, URL_VAR,
+    rumqttc,
 };
 use serde_json::{Value, json};
 
@@ -347,4 +348,43 @@ async fn a_wrong_admin_password_names_the_setting() {
         "{text}"
     );
     assert!(!text.contains("wrong@"), "{text}");
+}
+
+#[tokio::test]
+async fn a_reaper_waits_for_the_lock_and_breaks_a_stale_one() {
+    let provider = provider();
+    // An expired lease of this test, and a lock held by a live reaper elsewhere.
+    let mut ask = request("reaped", "mqtt:publish:jit_pt/r", "");
+    ask.ttl = Duration::ZERO;
+    let granted = provider.grant(&ask).await.unwrap();
+    let lock = |expires_at: u64| {
+        json!({ "command": "createRole", "rolename": REAPER_LOCK,
+                "textdescription": json!({ "expires_at": expires_at }).to_string() })
+    };
+    let now = jit_test::unix_seconds(std::time::SystemTime::now());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !control(lock(now + 60)).await["error"].is_null() {
+        assert!(Instant::now() < deadline, "another reaper holds the lock");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await; // expiry in whole seconds
+    assert_eq!(
+        provider.reap(Duration::ZERO).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(
+        client_exists(&granted.principal).await,
+        "reaped under another's lock"
+    );
+
+    // A lock whose holder died is removed by the next reaper, then the one after reaps.
+    control(json!({ "command": "deleteRole", "rolename": REAPER_LOCK })).await;
+    control(lock(now - 1)).await;
+    assert_eq!(
+        provider.reap(Duration::ZERO).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let reaped = provider.reap(Duration::ZERO).await.unwrap();
+    assert!(reaped.contains(&granted.principal), "{reaped:?}");
+    assert!(!client_exists(&granted.principal).await);
 }
