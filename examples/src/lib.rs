@@ -96,6 +96,16 @@
 //! With the `nats` feature, the `billing` module announces orders on `orders.placed` and
 //! has them charged by a billing responder on `billing.charge`, each side with a NATS
 //! credential holding exactly its subjects (`tests/orders_nats.rs`).
+//!
+//! ## Shipping over MQTT
+//!
+//! With the `mqtt` feature, `shipping` sends each order's shipping command to a warehouse
+//! device (`devices/<id>/commands`) and reads the device's reports
+//! (`devices/<id>/telemetry`). `tests/orders_mqtt.rs` gives the service and the device
+//! each a short-lived Mosquitto client with exactly their topics, shows a device denied
+//! another device's topics and `devices/#`, and a device's session cut when its
+//! credential expires. Run them with `cargo test -p examples --features mqtt` and the
+//! broker of `.ci/setup-mqtt` (see jit-test-providers' `mqtt` module).
 
 pub mod auth;
 #[cfg(feature = "redis")]

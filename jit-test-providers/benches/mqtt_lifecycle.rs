@@ -77,8 +77,12 @@ impl Plain {
         }
     }
 
-    /// Sends one batch and waits for its answer, which must hold no error.
-    async fn send(&mut self, commands: Vec<serde_json::Value>) {
+    /// Sends one batch and waits for its answer, which must hold no error. Every admin
+    /// connection receives every answer: ours carry `id` as their correlation data.
+    async fn send(&mut self, mut commands: Vec<serde_json::Value>, id: &str) {
+        for command in &mut commands {
+            command["correlationData"] = id.into();
+        }
         let payload = json!({ "commands": commands }).to_string();
         self.client
             .publish(__bench::TOPIC, QoS::AtMostOnce, false, payload)
@@ -87,8 +91,10 @@ impl Plain {
         loop {
             if let Event::Incoming(Packet::Publish(answer)) = self.events.poll().await.unwrap() {
                 let text = String::from_utf8_lossy(&answer.payload);
-                assert!(!text.contains("\"error\""), "{text}");
-                return;
+                if text.contains(&format!("\"correlationData\":\"{id}\"")) {
+                    assert!(!text.contains("\"error\""), "{text}");
+                    return;
+                }
             }
         }
     }
@@ -128,9 +134,16 @@ async fn provider_cycle(p: &MqttProvider, n: usize) -> [Duration; 3] {
 async fn floor_cycle(plain: &mut Plain, settings: &MqttSettings, n: usize) -> [Duration; 3] {
     let started = Instant::now();
     let (name, password, commands) = __bench::grant(&request(n));
-    plain.send(commands).await;
+    plain
+        .send(commands, &format!("floor-{}-{n}-grant", std::process::id()))
+        .await;
     let granted_at = Instant::now();
-    plain.send(__bench::revoke(&name)).await;
+    plain
+        .send(
+            __bench::revoke(&name),
+            &format!("floor-{}-{n}-revoke", std::process::id()),
+        )
+        .await;
     let revoked_at = Instant::now();
     refused_connect(settings, &name, password.expose()).await;
     [

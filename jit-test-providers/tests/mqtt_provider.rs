@@ -10,7 +10,8 @@ use jit_test::{
     assert_denied, assert_unauthenticated,
 };
 use jit_test_providers::mqtt::{
-    ADMINISTRATIVE_ACTION, MqttError, MqttGrant, MqttProvider, MqttSettings, URL_VAR, rumqttc,
+    ADMINISTRATIVE_ACTION, MqttError, MqttGrant, MqttProvider, MqttSettings, REAPER_LOCK, URL_VAR,
+    rumqttc,
 };
 use serde_json::{Value, json};
 
@@ -263,29 +264,34 @@ async fn an_unreachable_broker_fails_within_seconds_naming_the_address_and_the_s
     drop(silent);
 }
 
-/// A Mosquitto of its own on a free loopback port that lets anyone in, stopped by PID
-/// when dropped.
-struct OpenBroker {
+/// A Mosquitto of its own on a free loopback port, from the Debian binary, stopped by
+/// PID when dropped.
+struct OwnBroker {
     child: std::process::Child,
     port: u16,
     dir: std::path::PathBuf,
 }
 
-impl OpenBroker {
-    fn start() -> OpenBroker {
+impl OwnBroker {
+    /// Starts one with `config` (after its listener line) in directory `dir`, which
+    /// becomes the user `mosquitto`'s: the broker drops to it.
+    fn start(name: &str, config: impl FnOnce(&std::path::Path) -> String) -> OwnBroker {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let dir = std::env::temp_dir().join(format!("jit-mqtt-open-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("jit-mqtt-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-        )
-        .unwrap();
+        let rest = config(&dir);
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\n{rest}")).unwrap();
+        let owned = std::process::Command::new("chown")
+            .args(["-R", "mosquitto:mosquitto"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(owned.success(), "chown {}", dir.display());
         let child = std::process::Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -300,11 +306,11 @@ impl OpenBroker {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        OpenBroker { child, port, dir }
+        OwnBroker { child, port, dir }
     }
 }
 
-impl Drop for OpenBroker {
+impl Drop for OwnBroker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -313,8 +319,57 @@ impl Drop for OpenBroker {
 }
 
 #[tokio::test]
+async fn default_acl_access_that_allows_is_reported_and_fails_strict_grants() {
+    // `mosquitto_ctrl dynsec init` leaves publishClientReceive and unsubscribe allowed
+    // by default (.ci/setup-mqtt denies them).
+    let password = jit_test::rand::hex(12);
+    let broker = OwnBroker::start("defaults", |dir| {
+        let state = dir.join("dynsec.json");
+        let made = std::process::Command::new("mosquitto_ctrl")
+            .args(["dynsec", "init"])
+            .arg(&state)
+            .args(["admin", password.as_str()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        format!(
+            "allow_anonymous false\nplugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\n\
+             plugin_opt_config_file {}\n",
+            state.display()
+        )
+    });
+    let url = format!("mqtt://admin:{password}@127.0.0.1:{}", broker.port);
+    let provider = broken_provider(&url);
+    let granted = provider
+        .grant(&request("defaults", "mqtt:subscribe:jit_pt/x", ""))
+        .await
+        .unwrap();
+    let reported = granted.credential.beyond_scope().join("\n");
+    assert!(
+        reported.contains("publishClientReceive") && reported.contains("unsubscribe"),
+        "{reported}"
+    );
+    assert!(!reported.contains("publishClientSend"), "{reported}");
+    // The role's deny of `#` still holds ordinary topics to the scope.
+    let mut session = granted.credential.connect().await.unwrap();
+    assert_denied!(session.subscribe("jit_pt/y").await);
+    provider.revoke(&granted.lease).await.unwrap();
+
+    let mut config = Config::global().clone();
+    config.providers = toml::from_str(&format!("[mqtt]\nurl = \"{url}\"\nstrict = true")).unwrap();
+    let strict = MqttProvider::from_config(&config).unwrap();
+    let e = strict
+        .grant(&request("strict", "mqtt:subscribe:jit_pt/x", ""))
+        .await
+        .err()
+        .expect("strict refuses a client that could do more");
+    assert!(e.to_string().contains("defaultACLAccess"), "{e}");
+}
+
+#[tokio::test]
 async fn a_broker_that_lets_anyone_in_is_refused_with_the_fix() {
-    let open = OpenBroker::start();
+    let open = OwnBroker::start("open", |_| "allow_anonymous true\n".into());
     let provider = broken_provider(&format!("mqtt://nobody:nothing@127.0.0.1:{}", open.port));
     let e = provider
         .grant(&request("anonymous", "mqtt:publish:x", ""))
@@ -347,4 +402,43 @@ async fn a_wrong_admin_password_names_the_setting() {
         "{text}"
     );
     assert!(!text.contains("wrong@"), "{text}");
+}
+
+#[tokio::test]
+async fn a_reaper_waits_for_the_lock_and_breaks_a_stale_one() {
+    let provider = provider();
+    // An expired lease of this test, and a lock held by a live reaper elsewhere.
+    let mut ask = request("reaped", "mqtt:publish:jit_pt/r", "");
+    ask.ttl = Duration::ZERO;
+    let granted = provider.grant(&ask).await.unwrap();
+    let lock = |expires_at: u64| {
+        json!({ "command": "createRole", "rolename": REAPER_LOCK,
+                "textdescription": json!({ "expires_at": expires_at }).to_string() })
+    };
+    let now = jit_test::unix_seconds(std::time::SystemTime::now());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !control(lock(now + 60)).await["error"].is_null() {
+        assert!(Instant::now() < deadline, "another reaper holds the lock");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await; // expiry in whole seconds
+    assert_eq!(
+        provider.reap(Duration::ZERO).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(
+        client_exists(&granted.principal).await,
+        "reaped under another's lock"
+    );
+
+    // A lock whose holder died is removed by the next reaper, then the one after reaps.
+    control(json!({ "command": "deleteRole", "rolename": REAPER_LOCK })).await;
+    control(lock(now - 1)).await;
+    assert_eq!(
+        provider.reap(Duration::ZERO).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let reaped = provider.reap(Duration::ZERO).await.unwrap();
+    assert!(reaped.contains(&granted.principal), "{reaped:?}");
+    assert!(!client_exists(&granted.principal).await);
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jit_test::{Secret, Test, assert_unauthenticated};
-use jit_test_providers::mqtt::{MqttGrant, MqttProvider};
+use jit_test_providers::mqtt::{LOCK_TTL, MqttGrant, MqttProvider, REAPER_LOCK};
 use serde_json::json;
 
 /// Set in the victim: the file its password goes to (mode 0600, never the output).
@@ -44,6 +44,20 @@ fn victim(secret_file: std::ffi::OsString) {
                 tokio::time::sleep(Duration::from_secs(600)).await;
             }
         });
+}
+
+/// Takes the reapers' lock as a reaper does; false if another holds it.
+async fn take_lock(provider: &MqttProvider) -> bool {
+    let until = jit_test::unix_seconds(std::time::SystemTime::now() + LOCK_TTL);
+    let replies = provider
+        .control(vec![json!({
+            "command": "createRole",
+            "rolename": REAPER_LOCK,
+            "textdescription": json!({ "expires_at": until }).to_string(),
+        })])
+        .await
+        .unwrap();
+    replies[0]["error"].is_null()
 }
 
 async fn client_exists(provider: &MqttProvider, name: &str) -> bool {
@@ -115,9 +129,29 @@ fn a_test_killed_with_sigkill_leaves_a_client_that_is_reaped() {
         assert!(!early.contains(&name), "reaped a lease before its expiry");
         assert!(client_exists(&provider, &name).await);
 
-        // Past expiry the next reap removes it (another process may hold the lock a while).
+        // No other process's reaper may take it while it expires: hold the lock.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !take_lock(&provider).await {
+            assert!(
+                Instant::now() < deadline,
+                "another reaper holds {REAPER_LOCK}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let expired = Duration::from_secs(TTL_SECS + 1).saturating_sub(killed_at.elapsed());
         tokio::time::sleep(expired).await;
+        assert!(
+            client_exists(&provider, &name).await,
+            "reaped under the lock"
+        );
+        provider
+            .control(vec![
+                json!({ "command": "deleteRole", "rolename": REAPER_LOCK }),
+            ])
+            .await
+            .unwrap();
+
+        // Past expiry the next reap removes it (another process may hold the lock a while).
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut reaped = Vec::new();
         while client_exists(&provider, &name).await {

@@ -80,3 +80,23 @@ async fn refuses_anonymous(settings: &MqttSettings) -> Result<(), ProviderError>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowing_defaults_are_reported_with_the_fix() {
+        assert!(BrokerFacts::default().beyond_scope().is_empty());
+        let facts = BrokerFacts {
+            default_allows: vec!["publishClientReceive".into()],
+        };
+        let reported = facts.beyond_scope();
+        assert_eq!(reported.len(), 1);
+        assert!(
+            reported[0].contains("publishClientReceive")
+                && reported[0].contains("setDefaultACLAccess publishClientReceive deny"),
+            "{reported:?}"
+        );
+    }
+}

@@ -54,6 +54,9 @@ struct Link {
 pub(crate) struct Control {
     settings: MqttSettings,
     link: tokio::sync::Mutex<Option<Arc<Link>>>,
+    /// Correlation ids are `<prefix>-<n>`: every admin connection, of every process and
+    /// machine, receives every response, and skips those of others.
+    prefix: String,
     next: AtomicU64,
 }
 
@@ -62,6 +65,7 @@ impl Control {
         Control {
             settings,
             link: tokio::sync::Mutex::new(None),
+            prefix: format!("{}-{}", std::process::id(), jit_test::rand::hex(4)),
             next: AtomicU64::new(0),
         }
     }
@@ -75,7 +79,7 @@ impl Control {
         let link = self.link().await?;
         let id = format!(
             "{}-{}",
-            std::process::id(),
+            self.prefix,
             self.next.fetch_add(1, Ordering::Relaxed)
         );
         for command in &mut commands {

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::classify::{ack_class, connack_class, connack_code, puback_code, suback_code};
 
 /// What went wrong with an MQTT connection, publish or subscription. Reason codes are
-/// MQTT v5's; [`jit_test::classify`] knows them (see the `classify` table of the
+/// MQTT v5's; [`jit_test::classify()`] knows them (see the `classify` table of the
 /// [module documentation](super)).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MqttError {

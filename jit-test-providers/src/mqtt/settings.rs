@@ -78,7 +78,8 @@ impl MqttSettings {
             })?,
         };
         let strict = match std::env::var("JIT_TEST_MQTT_STRICT") {
-            Ok(value) => value == "1" || value == "true",
+            // Read as every provider reads its boolean variables.
+            Ok(value) => matches!(value.trim(), "1" | "true" | "yes" | "on"),
             Err(_) => match table.get("strict") {
                 None => false,
                 Some(v) => v
