@@ -108,11 +108,11 @@
 //! broker of `.ci/setup-mqtt` (see jit-test-providers' `mqtt` module).
 
 pub mod auth;
+#[cfg(feature = "nats")]
+pub mod billing;
 #[cfg(feature = "redis")]
 pub mod cache;
 pub mod client;
-#[cfg(feature = "nats")]
-pub mod billing;
 #[cfg(feature = "amqp")]
 pub mod events;
 pub mod store;

@@ -19,16 +19,16 @@ pub mod token;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
-#[cfg(feature = "redis")]
-pub mod redis;
-#[cfg(feature = "mysql")]
-pub mod mysql;
 #[cfg(feature = "amqp")]
 pub mod amqp;
-#[cfg(feature = "nats")]
-pub mod nats;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "nats")]
+pub mod nats;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// The README's `rust` blocks, compiled and run as doc tests of this crate (a block that
 /// needs a server is `rust,no_run,test_harness`: compiled, not run). Built with every

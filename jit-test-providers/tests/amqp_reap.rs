@@ -97,9 +97,12 @@ fn a_test_killed_with_sigkill_leaves_a_user_that_is_reaped_after_expiry() {
     assert!(!child.wait().unwrap().success());
     let uri = Secret::new(std::fs::read_to_string(dir.join("uri")).unwrap());
     let open = jit_test::audit::verify(&audit_log).unwrap();
-    let unclosed = format!("{user} granted to {TEST} was never revoked or reaped");
+    let unclosed = jit_test::audit::Finding::NeverRevoked {
+        test: TEST.to_string(),
+        principal: user.clone(),
+    };
     assert!(
-        open.problems.iter().any(|p| p.contains(&unclosed)),
+        open.problems.iter().any(|p| p.finding == unclosed),
         "{:?}",
         open.problems
     );

@@ -108,9 +108,11 @@ fn a_test_killed_with_sigkill_leaves_a_client_that_is_reaped() {
     std::fs::remove_file(&secret_file).unwrap();
     let open = jit_test::audit::verify(&audit_log).unwrap();
     assert!(
-        open.problems.iter().any(|p| p.contains(&format!(
-            "{name} granted to mqtt_reap::killed_mid_test was never revoked or reaped"
-        ))),
+        open.problems.iter().any(|p| p.finding
+            == jit_test::audit::Finding::NeverRevoked {
+                test: "mqtt_reap::killed_mid_test".to_string(),
+                principal: name.clone()
+            }),
         "{:?}",
         open.problems
     );

@@ -97,9 +97,11 @@ fn killer() {
     let url = Secret::new(std::fs::read_to_string(dir.join("url")).unwrap());
     let open = jit_test::audit::verify(&audit_log).unwrap();
     assert!(
-        open.problems.iter().any(|p| p.contains(&format!(
-            "{user} granted to mysql_sigkill::victim was never revoked or reaped"
-        ))),
+        open.problems.iter().any(|p| p.finding
+            == jit_test::audit::Finding::NeverRevoked {
+                test: "mysql_sigkill::victim".to_string(),
+                principal: user.clone()
+            }),
         "{:?}",
         open.problems
     );

@@ -83,9 +83,11 @@ fn a_test_killed_with_sigkill_leaves_a_user_the_server_expires_and_the_reaper_re
     let audit_log = dir.join("audit.jsonl");
     let open = jit_test::audit::verify(&audit_log).unwrap();
     assert!(
-        open.problems.iter().any(|p| p.contains(&format!(
-            "{user} granted to {VICTIM} was never revoked or reaped"
-        ))),
+        open.problems.iter().any(|p| p.finding
+            == jit_test::audit::Finding::NeverRevoked {
+                test: VICTIM.to_string(),
+                principal: user.clone()
+            }),
         "{:?}",
         open.problems
     );

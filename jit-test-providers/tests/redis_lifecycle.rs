@@ -175,9 +175,11 @@ fn a_test_killed_with_sigkill_leaves_a_user_that_is_reaped_after_its_expiry() {
     let url = Secret::new(std::fs::read_to_string(&secret_file).unwrap());
     let open = jit_test::audit::verify(&audit_log).unwrap();
     assert!(
-        open.problems.iter().any(|p| p.contains(&format!(
-            "{user} granted to redis_victim::killed_mid_test was never revoked or reaped"
-        ))),
+        open.problems.iter().any(|p| p.finding
+            == jit_test::audit::Finding::NeverRevoked {
+                test: "redis_victim::killed_mid_test".to_string(),
+                principal: user.clone()
+            }),
         "{:?}",
         open.problems
     );
