@@ -86,13 +86,10 @@ impl Admin {
 
     /// Runs one command as the admin.
     pub(crate) async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, ProviderError> {
-        let mut connection = self
-            .admin
-            .get(&self.config)
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let result = command.query_async(&mut connection).await;
-        self.check(&self.admin, result)
+        let (reply,): (T,) = self
+            .pipeline(::redis::pipe().add_command(command.clone()))
+            .await?;
+        Ok(reply)
     }
 
     /// Runs a pipeline as the admin.
