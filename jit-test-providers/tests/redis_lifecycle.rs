@@ -13,25 +13,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jit_test::{Broker, Config, LeaseRequest, Scope, Secret, Test, assert_unauthenticated};
-use jit_test_providers::redis::{RedisGrant, RedisProvider};
+use jit_test_providers::redis::RedisGrant;
 use redis::aio::MultiplexedConnection;
 use redis::{IntoConnectionInfo, cmd};
+
+#[path = "support/redis.rs"]
+mod support;
+use support::{admin, provider};
 
 const CONCURRENT: usize = 200;
 const VICTIM_VAR: &str = "REDIS_VICTIM_SECRET_FILE";
 const VICTIM_SCOPE: &str = "redis:command(get,set):jt_victim:*";
-
-fn provider() -> Arc<RedisProvider> {
-    jit_test::provider::<RedisProvider>().unwrap()
-}
-
-async fn admin() -> MultiplexedConnection {
-    redis::Client::open(provider().settings().admin.clone())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
 
 async fn user_exists(admin: &mut MultiplexedConnection, user: &str) -> bool {
     let users: Vec<String> = cmd("ACL").arg("USERS").query_async(admin).await.unwrap();
@@ -184,15 +176,7 @@ fn a_test_killed_with_sigkill_leaves_a_user_that_is_reaped_after_its_expiry() {
         open.problems
     );
     let audit_text = std::fs::read_to_string(&audit_log).unwrap();
-    let password = url
-        .expose()
-        .rsplit_once('@')
-        .unwrap()
-        .0
-        .rsplit_once(':')
-        .unwrap()
-        .1
-        .to_owned();
+    let password = support::password(&url);
     assert!(
         !audit_text.contains(&password),
         "the audit log holds the password"

@@ -4,7 +4,6 @@
 //! unreachable servers.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jit_test::{
@@ -15,9 +14,9 @@ use jit_test_providers::redis::{RedisProvider, RedisSettings};
 use redis::aio::MultiplexedConnection;
 use redis::{IntoConnectionInfo, Value, cmd};
 
-fn provider() -> Arc<RedisProvider> {
-    jit_test::provider::<RedisProvider>().unwrap()
-}
+#[path = "support/redis.rs"]
+mod support;
+use support::{admin, provider};
 
 fn request(scope: &str, deny: &str) -> GrantRequest {
     let permissions = |s: &str| -> Vec<Permission> {
@@ -35,15 +34,6 @@ fn request(scope: &str, deny: &str) -> GrantRequest {
         deny: permissions(deny),
         ttl: Duration::from_secs(60),
     }
-}
-
-async fn admin() -> MultiplexedConnection {
-    let settings = provider().settings().clone();
-    redis::Client::open(settings.admin)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 async fn users(admin: &mut MultiplexedConnection) -> Vec<String> {
@@ -395,16 +385,7 @@ async fn the_password_never_reaches_the_server_in_clear() {
         .iter()
         .find(|l| l.contains(granted.credential.user()))
         .unwrap();
-    let password = granted.credential.url();
-    let password = password
-        .expose()
-        .rsplit_once('@')
-        .unwrap()
-        .0
-        .rsplit_once(':')
-        .unwrap()
-        .1
-        .to_owned();
+    let password = support::password(&granted.credential.url());
     assert!(!line.contains(&password), "{line}");
     assert!(line.contains(" #"), "stored as a hash: {line}");
     assert!(!format!("{:?}", granted.credential).contains(&password));

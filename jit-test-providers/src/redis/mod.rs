@@ -59,7 +59,8 @@
 //!   [`RedisGrant::beyond_scope`] and the audit log; with `strict = true` they fail the grant.
 //! - **Revoke**: `ACL DELUSER`, which closes the user's live connections (`ACL SETUSER u
 //!   off` would not); retried on a lost connection; "already gone" counts as revoked.
-//! - **Prove dead**: `AUTH user password` on a fresh connection; `WRONGPASS` is the proof.
+//! - **Prove dead**: `AUTH user password` on a connection kept for that, which never
+//!   logged in; `WRONGPASS` is the proof.
 //! - **Reap**: users whose name's expiry plus grace has passed by the server's clock,
 //!   under the key [`REAPER_LOCK`].
 //!
@@ -187,7 +188,7 @@ impl Provider for RedisProvider {
     async fn prove_dead(&self, lease: &RedisLease) -> Result<Proof, ProviderError> {
         let (inner, lease) = (Arc::clone(&self.inner), lease.clone());
         on_broker("proof", async move {
-            revoke::prove_dead(&inner.admin, &inner.settings, &lease).await
+            revoke::prove_dead(&inner.admin, &lease).await
         })
         .await
     }

@@ -7,9 +7,8 @@ use std::time::Duration;
 use ::redis::cmd;
 use jit_test::{Proof, ProviderError};
 
-use super::admin::{Admin, describe, is_connection_error};
+use super::admin::{Admin, describe};
 use super::credential::RedisLease;
-use super::settings::RedisSettings;
 
 /// How often a deletion is tried before the error is returned.
 const ATTEMPTS: u32 = 5;
@@ -54,22 +53,11 @@ async fn try_delete(admin: &Admin, user: &str) -> Attempt {
     }
 }
 
-/// Sends `AUTH user password` on a fresh connection that has not logged in.
-pub(crate) async fn prove_dead(
-    admin: &Admin,
-    settings: &RedisSettings,
-    lease: &RedisLease,
-) -> Result<Proof, ProviderError> {
-    let mut connection = admin.anonymous(settings).await?;
-    let auth = cmd("AUTH")
-        .arg(&lease.user)
-        .arg(lease.password.expose())
-        .query_async::<()>(&mut connection)
-        .await;
-    match auth {
+/// Sends `AUTH user password` on a connection that has not logged in.
+pub(crate) async fn prove_dead(admin: &Admin, lease: &RedisLease) -> Result<Proof, ProviderError> {
+    match admin.try_login(&lease.user, &lease.password).await? {
         Ok(()) => Ok(Proof::Accepted),
         Err(e) if e.code() == Some("WRONGPASS") => Ok(Proof::Refused(describe(&e))),
-        Err(e) if is_connection_error(&e) => Err(admin.unreachable(&e)),
         Err(e) => Err(ProviderError::failed("proof", describe(&e))),
     }
 }

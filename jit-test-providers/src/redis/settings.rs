@@ -112,18 +112,19 @@ pub(crate) fn address(info: &ConnectionInfo) -> String {
 mod tests {
     use super::*;
 
-    fn with(table: &str) -> Config {
-        let mut config = Config::global().clone();
-        config.providers = toml::from_str(table).unwrap();
-        config
-    }
-
     #[test]
-    fn unknown_and_mistyped_keys_are_named() {
-        let e = RedisSettings::from_config(&with("[redis]\nstrikt = true")).unwrap_err();
-        assert!(e.to_string().contains("strikt"), "{e}");
-        let e = RedisSettings::from_config(&with("[redis]\nurl = 3")).unwrap_err();
-        assert!(e.to_string().contains("`url`"), "{e}");
+    fn bad_keys_and_values_are_named() {
+        for (entry, named) in [
+            ("strikt = true", "strikt"),
+            ("url = 3", "`url`"),
+            ("strict = \"yes\"", "`strict`"),
+            ("connect_timeout = \"soon\"", "connect_timeout"),
+        ] {
+            let mut config = Config::global().clone();
+            config.providers = toml::from_str(&format!("[redis]\n{entry}")).unwrap();
+            let e = RedisSettings::from_config(&config).unwrap_err();
+            assert!(e.to_string().contains(named), "{entry}: {e}");
+        }
     }
 
     #[test]
