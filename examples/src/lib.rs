@@ -93,6 +93,8 @@
 
 pub mod auth;
 pub mod client;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};

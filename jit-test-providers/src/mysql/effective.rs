@@ -114,6 +114,18 @@ impl Held {
         }
     }
 
+    /// Whether this is held server-wide or in a database of `privileges`.
+    fn in_databases(&self, privileges: &[Privilege]) -> bool {
+        let mut databases = privileges.iter().map(|p| p.object.database());
+        match &self.level {
+            Level::Global | Level::Anonymous(_) => true,
+            Level::Database(pattern) => databases.any(|d| pattern_matches(pattern, d)),
+            Level::Table(d, _) | Level::Column(d, _, _) | Level::Routine(_, d, _) => {
+                databases.any(|db| db == d)
+            }
+        }
+    }
+
     /// Whether holding this lets the grantee do any part of `p`.
     pub(crate) fn covers(&self, p: &Privilege) -> bool {
         if Action::from_sql(&self.privilege) != Some(p.action) {
@@ -165,10 +177,12 @@ impl fmt::Display for Held {
     }
 }
 
-/// What the principal holds beyond its scope: everything of `held` that is not one of
-/// `privileges` granted to `holder` (the user, or its permission set's role).
+/// What the principal holds beyond its scope in the scope's databases (and server-wide):
+/// everything of `held` there that is not one of `privileges` granted to `holder` (the
+/// user, or its permission set's role). Grants on other databases are not reported.
 pub(crate) fn beyond(held: &[Held], privileges: &[Privilege], holder: &str) -> Vec<String> {
     held.iter()
+        .filter(|h| h.in_databases(privileges))
         .filter(|h| !privileges.iter().any(|p| h.is(p, holder)))
         .map(ToString::to_string)
         .collect()
@@ -233,13 +247,24 @@ mod tests {
             "INSERT",
             Level::Table("shop".into(), "orders".into()),
         );
+        let elsewhere = held(
+            "'PUBLIC'@''",
+            "INSERT",
+            Level::Table("other".into(), "t".into()),
+        );
         let wild = held(me, "SELECT", Level::Database("my_shop".into()));
         let extra = [
             public.clone(),
+            elsewhere,
             wild,
             held("''@'%'", "USAGE", Level::Anonymous("localhost".into())),
         ];
         let found = beyond(&extra, &scope, me);
+        assert_eq!(
+            found.len(),
+            3,
+            "not the grant on another database: {found:?}"
+        );
         assert_eq!(found[0], "mysql:insert:shop.orders ('PUBLIC'@'')");
         assert_eq!(
             found[1], "mysql:select:my_shop.* ('jit_a'@'127.0.0.1')",
