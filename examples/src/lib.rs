@@ -90,6 +90,17 @@
 //! Run them with `cargo test -p examples --features postgres` and a server at
 //! `JIT_TEST_PG_URL` (default `host=127.0.0.1 user=postgres dbname=test`) that checks
 //! passwords (see jit-test-providers' `postgres` module).
+//!
+//! ## On MariaDB/MySQL
+//!
+//! With the `mysql` feature, `mysql::MysqlStore` keeps them in table `examples.orders` of
+//! a MariaDB server, and `AppState::mysql(verifier, conn)` builds the service on a
+//! `mysql_async` connection; `mysql::migrate` creates the database and table as the
+//! admin. `tests/orders_mysql.rs` runs it as each test's short-lived MariaDB user
+//! (`mysql:select:examples.orders`, `mysql:insert:examples.orders`): the happy path, an
+//! INSERT the read-only user is refused (error 1142), and a user the server's own event
+//! drops mid-test. Run them with `cargo test -p examples --features mysql` and a server at
+//! `JIT_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`; `.ci/setup-mysql`).
 
 pub mod auth;
 pub mod client;

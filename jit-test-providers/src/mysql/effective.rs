@@ -126,37 +126,27 @@ impl Held {
         }
     }
 
-    /// Whether holding this lets the grantee do any part of `p`.
+    /// Whether holding this lets the grantee do any part of `p`: `p` itself, or the
+    /// same privilege on the server, the database, the table or one of its columns.
     pub(crate) fn covers(&self, p: &Privilege) -> bool {
         if Action::from_sql(&self.privilege) != Some(p.action) {
             return false;
         }
-        let db = p.object.database();
-        match (&self.level, &p.object) {
-            (Level::Global, _) => true,
-            (Level::Database(pattern), _) => pattern_matches(pattern, db),
-            (Level::Table(d, t), Object::Table { database, table })
-            | (Level::Column(d, t, _), Object::Table { database, table }) => {
-                let column_ok = match &self.level {
-                    Level::Column(_, _, c) => p.columns.is_empty() || p.columns.contains(c),
-                    _ => true,
-                };
-                d == database && t == table && column_ok
+        self.level_of(p)
+            || match (&self.level, &p.object) {
+                (Level::Global, _) => true,
+                (Level::Database(pattern), object) => pattern_matches(pattern, object.database()),
+                (Level::Table(d, t), Object::Table { database, table }) => {
+                    d == database && t == table
+                }
+                (Level::Column(d, t, _), Object::Table { database, table }) => {
+                    d == database && t == table && p.columns.is_empty()
+                }
+                (Level::Table(d, _) | Level::Column(d, _, _), Object::Database { database }) => {
+                    d == database
+                }
+                _ => false,
             }
-            (Level::Table(d, _), Object::Database { database }) => d == database,
-            (Level::Column(d, _, _), Object::Database { database }) => d == database,
-            (
-                Level::Routine(kind, d, n),
-                Object::Routine {
-                    kind: k,
-                    database,
-                    name,
-                },
-            ) => {
-                kind.eq_ignore_ascii_case(k.sql()) && d == database && n.eq_ignore_ascii_case(name)
-            }
-            _ => false,
-        }
     }
 }
 
