@@ -107,3 +107,10 @@ pub fn code<T>(result: &Result<T, mysql_async::Error>) -> Option<u16> {
         _ => None,
     }
 }
+
+/// Whether a refusal says the user does not exist: 1045, or 1698 when the server
+/// imitates the login of an unknown user with another account's plugin (MariaDB does,
+/// so as not to tell which users exist).
+pub fn gone(refusal: &str) -> bool {
+    refusal.contains("1045") || refusal.contains("1698")
+}
