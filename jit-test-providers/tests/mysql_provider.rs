@@ -11,7 +11,7 @@ use jit_test::{
     ErrorClass, Granted, Proof, Provider, ProviderError, assert_denied, assert_unauthenticated,
     classify,
 };
-use jit_test_providers::mysql::{MysqlProvider, REAPER_LOCK};
+use jit_test_providers::mysql::{MysqlProvider, REAPER_LOCK, SET_PREFIX};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use mysql_support::{
@@ -40,6 +40,19 @@ async fn a_grant_works_within_its_scope_and_is_denied_outside() {
     )
     .await;
     assert_eq!(g.beyond_scope, Vec::<String>::new(), "exactly the scope");
+    // The privileges are held by the permission set's role, the user's default role.
+    let roles: Vec<String> = admin()
+        .await
+        .exec(
+            "SELECT Role FROM mysql.roles_mapping WHERE User = ?",
+            (g.lease.user(),),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&roles[..], [r] if r.starts_with(SET_PREFIX)),
+        "{roles:?}"
+    );
     let mut db = g.credential.connect().await.unwrap();
     db.query_drop("INSERT INTO orders (sku) VALUES ('a1')")
         .await

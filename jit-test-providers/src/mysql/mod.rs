@@ -37,9 +37,14 @@
 //! - **Grant**, one batch: `CREATE EVENT jit_test.jit_<lease> ON SCHEDULE AT
 //!   CURRENT_TIMESTAMP + INTERVAL <ttl> SECOND ... DO BEGIN DROP USER ...; KILL
 //!   CONNECTION USER ...; END` first, then `CREATE USER 'jit_<lease>'@'<host>' IDENTIFIED
-//!   BY PASSWORD '<hash>' WITH MAX_USER_CONNECTIONS n`, then one `GRANT` per object. The
-//!   password is 128 random bits; the server only ever sees its native hash. The event's
-//!   comment holds the expiry and the owning process for the reaper.
+//!   BY PASSWORD '<hash>' WITH MAX_USER_CONNECTIONS n`, `GRANT jit_set_<hash> TO ...` and
+//!   `SET DEFAULT ROLE`. The password is 128 random bits; the server only ever sees its
+//!   native hash. The event's comment holds the expiry and the owning process for the
+//!   reaper.
+//! - **Privileges** are held by one role per distinct permission set (`jit_set_<hash>`,
+//!   made once per process with `CREATE ROLE IF NOT EXISTS` and its `GRANT`s); it cannot
+//!   log in and stays on the server for the next run. Granting to every user directly was
+//!   measured to scale worse under 200 concurrent tests (see `BENCHMARKS.md`).
 //! - **Check**: what the user, `PUBLIC` and anonymous accounts hold
 //!   (`information_schema.*_PRIVILEGES`, `mysql.procs_priv`): a `deny` permission held
 //!   fails the grant before the body runs; anything beyond the scope is reported in
@@ -137,7 +142,7 @@ impl MysqlProvider {
     /// A provider with these settings. Connects lazily. Makes its error classification
     /// known to `assert_denied!` and `assert_unauthenticated!`.
     pub fn new(settings: MysqlSettings) -> MysqlProvider {
-        MysqlProvider::with_design(settings, Design::Direct)
+        MysqlProvider::with_design(settings, Design::Role)
     }
 
     /// A provider holding privileges as `design` says (for the benchmark's comparison).
