@@ -106,6 +106,17 @@
 //! another device's topics and `devices/#`, and a device's session cut when its
 //! credential expires. Run them with `cargo test -p examples --features mqtt` and the
 //! broker of `.ci/setup-mqtt` (see jit-test-providers' `mqtt` module).
+//!
+//! ## On MariaDB/MySQL
+//!
+//! With the `mysql` feature, `mysql::MysqlStore` keeps them in table `examples.orders` of
+//! a MariaDB server, and `AppState::mysql(verifier, conn)` builds the service on a
+//! `mysql_async` connection; `mysql::migrate` creates the database and table as the
+//! admin. `tests/orders_mysql.rs` runs it as each test's short-lived MariaDB user
+//! (`mysql:select:examples.orders`, `mysql:insert:examples.orders`): the happy path, an
+//! INSERT the read-only user is refused (error 1142), and a user the server's own event
+//! drops mid-test. Run them with `cargo test -p examples --features mysql` and a server at
+//! `JIT_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`; `.ci/setup-mysql`).
 
 pub mod auth;
 #[cfg(feature = "nats")]
@@ -115,6 +126,8 @@ pub mod cache;
 pub mod client;
 #[cfg(feature = "amqp")]
 pub mod events;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 pub mod store;
 
 #[cfg(feature = "mqtt")]

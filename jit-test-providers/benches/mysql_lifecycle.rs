@@ -181,11 +181,11 @@ async fn run(iterations: usize, rounds: usize) {
     }
 
     println!(
-        "\n| {CONCURRENT} grant → revoke → prove dead cycles, median of {rounds} rounds; CPU = \
-         busy share of all the machine's cores | sequential | concurrent | speed-up |"
+        "\n| {CONCURRENT} grant → revoke → prove dead cycles, median of {rounds} interleaved \
+         rounds; CPU = busy share of all the machine's cores | sequential | concurrent | speed-up |"
     );
     println!("|---|---|---|---|");
-    for (name, settings, design) in [
+    let configs = [
         ("direct grants, pool_size 4 (default)", "", Design::Direct),
         (
             "direct grants, pool_size 8",
@@ -194,29 +194,29 @@ async fn run(iterations: usize, rounds: usize) {
         ),
         ("role per set, pool_size 4", "", Design::Role),
         ("role per set, pool_size 8", "pool_size = 8", Design::Role),
-    ] {
-        let p = provider(settings, design);
-        provider_cycle(&p, usize::MAX - 1).await; // warm the pool and the permission set
-        let (mut seq, mut conc) = (Vec::new(), Vec::new());
-        for round in 0..rounds {
-            let order = if round % 2 == 0 {
-                [false, true]
-            } else {
-                [true, false]
-            };
-            for concurrent in order {
-                let run = busy(&p, concurrent).await;
-                if concurrent {
-                    conc.push(run)
-                } else {
-                    seq.push(run)
-                }
+    ];
+    let providers: Vec<_> = configs.iter().map(|(_, s, d)| provider(s, *d)).collect();
+    for p in &providers {
+        provider_cycle(p, usize::MAX - 1).await; // warm the pool and the permission set
+    }
+    // Rounds interleave the configurations, in rotating order, so that each sees the
+    // same background load.
+    let mut runs: Vec<[Vec<(Duration, f64)>; 2]> =
+        configs.iter().map(|_| Default::default()).collect();
+    for round in 0..rounds {
+        for k in 0..configs.len() {
+            let c = (round + k) % configs.len();
+            for concurrent in [round % 2 == 1, round % 2 == 0] {
+                let run = busy(&providers[c], concurrent).await;
+                runs[c][usize::from(concurrent)].push(run);
             }
         }
-        let pick = |mut runs: Vec<(Duration, f64)>| {
-            runs.sort_by_key(|r| r.0);
-            runs[runs.len() / 2]
-        };
+    }
+    let pick = |mut runs: Vec<(Duration, f64)>| {
+        runs.sort_by_key(|r| r.0);
+        runs[runs.len() / 2]
+    };
+    for ((name, _, _), [seq, conc]) in configs.iter().zip(runs) {
         let ((seq, seq_cpu), (conc, conc_cpu)) = (pick(seq), pick(conc));
         println!(
             "| {name:<37} | {:>5.0} /s ({:.2} s, CPU {:>3.0} %) | {:>5.0} /s ({:.2} s, CPU {:>3.0} %) | {:.2}× |",

@@ -114,37 +114,39 @@ impl Held {
         }
     }
 
-    /// Whether holding this lets the grantee do any part of `p`.
+    /// Whether this is held server-wide or in a database of `privileges`.
+    fn in_databases(&self, privileges: &[Privilege]) -> bool {
+        let mut databases = privileges.iter().map(|p| p.object.database());
+        match &self.level {
+            Level::Global | Level::Anonymous(_) => true,
+            Level::Database(pattern) => databases.any(|d| pattern_matches(pattern, d)),
+            Level::Table(d, _) | Level::Column(d, _, _) | Level::Routine(_, d, _) => {
+                databases.any(|db| db == d)
+            }
+        }
+    }
+
+    /// Whether holding this lets the grantee do any part of `p`: `p` itself, or the
+    /// same privilege on the server, the database, the table or one of its columns.
     pub(crate) fn covers(&self, p: &Privilege) -> bool {
         if Action::from_sql(&self.privilege) != Some(p.action) {
             return false;
         }
-        let db = p.object.database();
-        match (&self.level, &p.object) {
-            (Level::Global, _) => true,
-            (Level::Database(pattern), _) => pattern_matches(pattern, db),
-            (Level::Table(d, t), Object::Table { database, table })
-            | (Level::Column(d, t, _), Object::Table { database, table }) => {
-                let column_ok = match &self.level {
-                    Level::Column(_, _, c) => p.columns.is_empty() || p.columns.contains(c),
-                    _ => true,
-                };
-                d == database && t == table && column_ok
+        self.level_of(p)
+            || match (&self.level, &p.object) {
+                (Level::Global, _) => true,
+                (Level::Database(pattern), object) => pattern_matches(pattern, object.database()),
+                (Level::Table(d, t), Object::Table { database, table }) => {
+                    d == database && t == table
+                }
+                (Level::Column(d, t, _), Object::Table { database, table }) => {
+                    d == database && t == table && p.columns.is_empty()
+                }
+                (Level::Table(d, _) | Level::Column(d, _, _), Object::Database { database }) => {
+                    d == database
+                }
+                _ => false,
             }
-            (Level::Table(d, _), Object::Database { database }) => d == database,
-            (Level::Column(d, _, _), Object::Database { database }) => d == database,
-            (
-                Level::Routine(kind, d, n),
-                Object::Routine {
-                    kind: k,
-                    database,
-                    name,
-                },
-            ) => {
-                kind.eq_ignore_ascii_case(k.sql()) && d == database && n.eq_ignore_ascii_case(name)
-            }
-            _ => false,
-        }
     }
 }
 
@@ -165,10 +167,12 @@ impl fmt::Display for Held {
     }
 }
 
-/// What the principal holds beyond its scope: everything of `held` that is not one of
-/// `privileges` granted to `holder` (the user, or its permission set's role).
+/// What the principal holds beyond its scope in the scope's databases (and server-wide):
+/// everything of `held` there that is not one of `privileges` granted to `holder` (the
+/// user, or its permission set's role). Grants on other databases are not reported.
 pub(crate) fn beyond(held: &[Held], privileges: &[Privilege], holder: &str) -> Vec<String> {
     held.iter()
+        .filter(|h| h.in_databases(privileges))
         .filter(|h| !privileges.iter().any(|p| h.is(p, holder)))
         .map(ToString::to_string)
         .collect()
@@ -233,13 +237,24 @@ mod tests {
             "INSERT",
             Level::Table("shop".into(), "orders".into()),
         );
+        let elsewhere = held(
+            "'PUBLIC'@''",
+            "INSERT",
+            Level::Table("other".into(), "t".into()),
+        );
         let wild = held(me, "SELECT", Level::Database("my_shop".into()));
         let extra = [
             public.clone(),
+            elsewhere,
             wild,
             held("''@'%'", "USAGE", Level::Anonymous("localhost".into())),
         ];
         let found = beyond(&extra, &scope, me);
+        assert_eq!(
+            found.len(),
+            3,
+            "not the grant on another database: {found:?}"
+        );
         assert_eq!(found[0], "mysql:insert:shop.orders ('PUBLIC'@'')");
         assert_eq!(
             found[1], "mysql:select:my_shop.* ('jit_a'@'127.0.0.1')",

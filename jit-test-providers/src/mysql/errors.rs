@@ -10,8 +10,10 @@ use jit_test::ErrorClass;
 pub(crate) const ACCESS_DENIED: u16 = 1045;
 /// `ER_ACCOUNT_HAS_BEEN_LOCKED`.
 pub(crate) const ACCOUNT_LOCKED: u16 = 4151;
-/// `ER_ACCESS_DENIED_NO_PASSWORD_ERROR` (SQLSTATE 28000): seen when the user is dropped
-/// while the login is under way.
+/// `ER_ACCESS_DENIED_NO_PASSWORD_ERROR` (SQLSTATE 28000): MariaDB answers a login of an
+/// unknown user with the authentication plugin of some other account, so as not to tell
+/// which users exist; when that plugin is one the client answers without a password
+/// (root's `unix_socket`), the refusal is 1698 rather than 1045.
 pub(crate) const ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
 /// `ER_CON_COUNT_ERROR`.
 pub(crate) const TOO_MANY_CONNECTIONS: u16 = 1040;

@@ -37,9 +37,14 @@
 //! - **Grant**, one batch: `CREATE EVENT jit_test.jit_<lease> ON SCHEDULE AT
 //!   CURRENT_TIMESTAMP + INTERVAL <ttl> SECOND ... DO BEGIN DROP USER ...; KILL
 //!   CONNECTION USER ...; END` first, then `CREATE USER 'jit_<lease>'@'<host>' IDENTIFIED
-//!   BY PASSWORD '<hash>' WITH MAX_USER_CONNECTIONS n`, then one `GRANT` per object. The
-//!   password is 128 random bits; the server only ever sees its native hash. The event's
-//!   comment holds the expiry and the owning process for the reaper.
+//!   BY PASSWORD '<hash>' WITH MAX_USER_CONNECTIONS n`, `GRANT jit_set_<hash> TO ...` and
+//!   `SET DEFAULT ROLE`. The password is 128 random bits; the server only ever sees its
+//!   native hash. The event's comment holds the expiry and the owning process for the
+//!   reaper.
+//! - **Privileges** are held by one role per distinct permission set (`jit_set_<hash>`,
+//!   made once per process with `CREATE ROLE IF NOT EXISTS` and its `GRANT`s); it cannot
+//!   log in and stays on the server for the next run. Granting to every user directly was
+//!   measured to scale worse under 200 concurrent tests (see `BENCHMARKS.md`).
 //! - **Check**: what the user, `PUBLIC` and anonymous accounts hold
 //!   (`information_schema.*_PRIVILEGES`, `mysql.procs_priv`): a `deny` permission held
 //!   fails the grant before the body runs; anything beyond the scope is reported in
@@ -49,8 +54,8 @@
 //!   USER`, `DROP EVENT`. Live sessions are cut (a session keeps database-level
 //!   privileges cached, so dropping the user alone would not stop it). Retried with
 //!   backoff; a user already gone counts as revoked.
-//! - **Prove dead**: log in with the old password; error 1045 (or 4151 while locked) is
-//!   the proof.
+//! - **Prove dead**: log in with the old password; error 1045 is the proof (1698 when
+//!   the server imitates another account's plugin for an unknown user; 4151 while locked).
 //! - **Expiry**: the event drops the user at the ttl by the server's clock, with no
 //!   jit-test process alive. It needs `event_scheduler = ON` (`.ci/setup-mysql` sets it
 //!   and makes it survive a restart); when it is off and cannot be turned on, the
@@ -137,7 +142,7 @@ impl MysqlProvider {
     /// A provider with these settings. Connects lazily. Makes its error classification
     /// known to `assert_denied!` and `assert_unauthenticated!`.
     pub fn new(settings: MysqlSettings) -> MysqlProvider {
-        MysqlProvider::with_design(settings, Design::Direct)
+        MysqlProvider::with_design(settings, Design::Role)
     }
 
     /// A provider holding privileges as `design` says (for the benchmark's comparison).
@@ -220,8 +225,9 @@ impl Inner {
         }
     }
 
-    /// Checks the server answers, turns the event scheduler on where it is off, and
-    /// creates the events' database; once. Returns whether the scheduler runs.
+    /// Checks the server answers and checks credentials, turns the event scheduler on
+    /// where it is off, and creates the events' database; once. Returns whether the
+    /// scheduler runs.
     async fn init(&self) -> Result<bool, ProviderError> {
         self.init
             .get_or_try_init(|| async {
@@ -234,11 +240,20 @@ impl Inner {
                 ))
                 .await
                 .map_err(failed)?;
-                let state: Option<String> = conn
-                    .query_first("SELECT @@event_scheduler")
+                let (state, unchecked): (String, String) = conn
+                    .query_first("SELECT @@event_scheduler, @@skip_grant_tables")
                     .await
-                    .map_err(failed)?;
-                if state.as_deref() == Some("ON") {
+                    .map_err(failed)?
+                    .unwrap_or_default();
+                if unchecked == "ON" {
+                    return Err(ProviderError::Misconfigured(format!(
+                        "MariaDB at {} runs with --skip-grant-tables: it checks no password and \
+                         no privilege, so no credential would mean anything. Restart it without \
+                         that option.",
+                        self.settings.address()
+                    )));
+                }
+                if state == "ON" {
                     return Ok(true);
                 }
                 let turned_on = conn.query_drop("SET GLOBAL event_scheduler = ON").await;
@@ -249,7 +264,7 @@ impl Inner {
                          leaves its user until the reaper runs. Set event_scheduler = ON in the \
                          server's configuration (.ci/setup-mysql does).",
                         self.settings.address(),
-                        state.unwrap_or_default(),
+                        state,
                         errors::describe(e)
                     );
                 }

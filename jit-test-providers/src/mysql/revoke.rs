@@ -76,8 +76,8 @@ async fn try_revoke(inner: &Inner, sql: &str) -> Attempt {
 }
 
 /// Logs in with the old credential and requires an authentication failure: 1045
-/// (access denied: the user is gone), 1698 (dropped during the login) or 4151 (the
-/// account is locked). A login refused for
+/// (access denied: the user is gone), 1698 (the same, when the server imitated another
+/// account's authentication plugin) or 4151 (the account is locked). A login refused for
 /// a passing reason (too many connections) is tried again.
 pub(crate) async fn prove_dead(
     lease: &MysqlLease,

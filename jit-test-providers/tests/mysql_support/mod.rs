@@ -9,14 +9,17 @@ use jit_test_providers::mysql::MysqlProvider;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
-/// Everything these tests use lives in databases `jit_my`, `jit_my_x` and `jit_myYx`.
+/// Everything these tests use lives in databases `jit_my`, `jit_my_x`, `jit_myYx` and
+/// `jit_my_public` (where `PUBLIC` may read one table).
 const FIXTURES: &str = "
     CREATE DATABASE IF NOT EXISTS jit_my;
     CREATE TABLE IF NOT EXISTS jit_my.orders (id int AUTO_INCREMENT PRIMARY KEY,
         sku varchar(20) NOT NULL, status varchar(20), note varchar(50));
     CREATE TABLE IF NOT EXISTS jit_my.items (id int);
-    CREATE TABLE IF NOT EXISTS jit_my.public_notes (note varchar(50));
-    GRANT SELECT ON jit_my.public_notes TO PUBLIC;
+    CREATE DATABASE IF NOT EXISTS jit_my_public;
+    CREATE TABLE IF NOT EXISTS jit_my_public.items (id int);
+    CREATE TABLE IF NOT EXISTS jit_my_public.notes (note varchar(50));
+    GRANT SELECT ON jit_my_public.notes TO PUBLIC;
     CREATE PROCEDURE IF NOT EXISTS jit_my.place_order(s varchar(20))
         INSERT INTO jit_my.orders (sku) VALUES (s);
     CREATE PROCEDURE IF NOT EXISTS jit_my.cancel_all() DELETE FROM jit_my.orders;
@@ -103,4 +106,11 @@ pub fn code<T>(result: &Result<T, mysql_async::Error>) -> Option<u16> {
         Err(mysql_async::Error::Server(e)) => Some(e.code),
         _ => None,
     }
+}
+
+/// Whether a refusal says the user does not exist: 1045, or 1698 when the server
+/// imitates the login of an unknown user with another account's plugin (MariaDB does,
+/// so as not to tell which users exist).
+pub fn gone(refusal: &str) -> bool {
+    refusal.contains("1045") || refusal.contains("1698")
 }
