@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `token` (default) | [`token`] | an in-process authority issuing signed JWTs |
 //! | `postgres` | `postgres` | PostgreSQL login roles with `VALID UNTIL` and exactly the scoped privileges |
+//! | `amqp` | `amqp` | RabbitMQ users with exactly the scoped vhost, queue and exchange permissions |
 //!
 //! Every provider implements [`jit_test::Provider`] and passes
 //! [`jit_test::conformance::check`] against the real system it serves.
