@@ -41,7 +41,8 @@ fn request(n: usize) -> GrantRequest {
     }
 }
 
-/// The floor: the provider's requests over one plain HTTP/1.1 connection.
+/// The floor: the provider's requests over one plain HTTP/1.1 connection (opened again
+/// when the server closes it, as it does after a number of requests).
 struct Floor {
     sender: SendRequest<Full<Bytes>>,
     host: String,
@@ -50,12 +51,17 @@ struct Floor {
 }
 
 impl Floor {
-    async fn connect(settings: &AmqpSettings) -> Floor {
-        let host = settings.admin.address.to_string();
-        let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    async fn open(host: &str) -> SendRequest<Full<Bytes>> {
+        let stream = tokio::net::TcpStream::connect(host).await.unwrap();
         stream.set_nodelay(true).unwrap();
         let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
         tokio::spawn(connection);
+        sender
+    }
+
+    async fn connect(settings: &AmqpSettings) -> Floor {
+        let host = settings.admin.address.to_string();
+        let sender = Floor::open(&host).await;
         let basic = format!(
             "{}:{}",
             settings.admin.user,
@@ -82,6 +88,9 @@ impl Floor {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .unwrap();
+        if self.sender.ready().await.is_err() {
+            self.sender = Floor::open(&self.host).await;
+        }
         let response = self.sender.send_request(request).await.unwrap();
         let status = response.status().as_u16();
         response.into_body().collect().await.unwrap();

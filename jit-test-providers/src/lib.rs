@@ -6,7 +6,7 @@
 //! | `postgres` | `postgres` | PostgreSQL login roles with `VALID UNTIL` and exactly the scoped privileges |
 //! | `redis` | `redis` | Redis ACL users with exactly the scoped keys, channels and commands |
 //! | `mysql` | `mysql` | MariaDB/MySQL users with exactly the scoped grants, dropped by a server event at their ttl |
-//! | `amqp` | `amqp` | RabbitMQ users with exactly the scoped vhost permissions, their connections closed on revoke |
+//! | `amqp` | `amqp` | RabbitMQ users with exactly the scoped vhost, queue and exchange permissions |
 //! | `nats` | `nats` | NATS user JWTs with exactly the scoped subjects, expired by the server and revoked live |
 //! | `mqtt` | `mqtt` | Mosquitto dynamic-security clients allowed exactly the scoped topics |
 //!

@@ -14,8 +14,12 @@ use jit_test::{ProviderError, Secret};
 
 use super::settings::{ADMIN_URL_VAR, AmqpSettings};
 
+/// Requests in flight at most, per process: the broker answers a few at a time anyway,
+/// and more would only make each wait longer than the timeout.
+const IN_FLIGHT: usize = 8;
+
 /// Idle connections kept at most.
-const KEEP: usize = 16;
+const KEEP: usize = IN_FLIGHT;
 
 /// What the API answered.
 pub(crate) struct Response {
@@ -34,6 +38,7 @@ pub(crate) struct Api {
     authorization: Secret,
     timeout: Duration,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// A path segment, percent-encoded (vhost `/` is `%2F`).
@@ -62,6 +67,7 @@ impl Api {
             )),
             timeout: settings.connect_timeout,
             idle: Mutex::new(Vec::new()),
+            in_flight: tokio::sync::Semaphore::new(IN_FLIGHT),
         }
     }
 
@@ -75,7 +81,7 @@ impl Api {
     }
 
     /// Sends one request (`path` below `/api`) and reads the whole answer, within the
-    /// timeout. A refused administrator is a [`ProviderError::Misconfigured`].
+    /// timeout (counted from when the request leaves: requests wait their turn first). A refused administrator is a [`ProviderError::Misconfigured`].
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -83,14 +89,17 @@ impl Api {
         body: Option<&serde_json::Value>,
     ) -> Result<Response, ProviderError> {
         let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("{}/api{path}", self.prefix))
-            .header(header::HOST, &self.address)
-            .header(header::AUTHORIZATION, self.authorization.expose())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .map_err(|e| ProviderError::failed("management API request", e))?;
+        let request = || {
+            Request::builder()
+                .method(method.clone())
+                .uri(format!("{}/api{path}", self.prefix))
+                .header(header::HOST, &self.address)
+                .header(header::AUTHORIZATION, self.authorization.expose())
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(body.clone()))
+                .expect("a valid request")
+        };
+        let _turn = self.in_flight.acquire().await.expect("never closed");
         let response = tokio::time::timeout(self.timeout, self.exchange(request))
             .await
             .map_err(|_| {
@@ -109,12 +118,22 @@ impl Api {
         Ok(response)
     }
 
-    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Response, ProviderError> {
-        let mut sender = self.connection().await?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| self.unreachable(e))?;
+    async fn exchange(
+        &self,
+        request: impl Fn() -> Request<Full<Bytes>>,
+    ) -> Result<Response, ProviderError> {
+        let (mut sender, reused) = self.connection().await?;
+        // A kept-alive connection the server closed meanwhile (it closes them after a
+        // number of requests) fails before any answer. The requests are idempotent (PUT,
+        // GET, DELETE): they are sent again on a fresh connection.
+        let response = match sender.send_request(request()).await {
+            Err(e) if reused && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) => {
+                sender = self.connect().await?;
+                sender.send_request(request()).await
+            }
+            other => other,
+        }
+        .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let date = response
             .headers()
@@ -134,16 +153,20 @@ impl Api {
         Ok(Response { status, body, date })
     }
 
-    /// An idle connection that is still open, else a new one.
-    async fn connection(&self) -> Result<SendRequest<Full<Bytes>>, ProviderError> {
+    /// An idle connection that is still open (and `true`), else a new one.
+    async fn connection(&self) -> Result<(SendRequest<Full<Bytes>>, bool), ProviderError> {
         loop {
             let Some(mut sender) = self.idle.lock().unwrap().pop() else {
                 break;
             };
             if sender.ready().await.is_ok() {
-                return Ok(sender);
+                return Ok((sender, true));
             }
         }
+        Ok((self.connect().await?, false))
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ProviderError> {
         let stream = tokio::net::TcpStream::connect(&self.address)
             .await
             .map_err(|e| self.unreachable(e))?;

@@ -13,10 +13,6 @@ use jit_test::Permission;
 /// The vhost of a resource that starts with `/`.
 pub const DEFAULT_VHOST: &str = "/";
 
-/// The default exchange, as permissions name it: publishing to a queue by its name
-/// needs `amqp:write:/amq.default`.
-pub const DEFAULT_EXCHANGE: &str = "amq.default";
-
 /// The regex that matches no resource name.
 pub const NOTHING: &str = "^$";
 

@@ -174,6 +174,12 @@ fn parse_admin(url: &str) -> Result<Admin, String> {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
         None => (rest, ""),
     };
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/_.-".contains(*c)))
+    {
+        return Err(format!("character {c:?} is not allowed in the path"));
+    }
     let (userinfo, host_port) = authority
         .rsplit_once('@')
         .ok_or("it names no administrator (user:password@)")?;
