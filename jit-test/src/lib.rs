@@ -35,7 +35,7 @@
 //!   [`approval::Baseline`]; the least-privilege finder ([`minimize`]);
 //! - assertions: [`assert_denied!`] and [`assert_unauthenticated!`], which record
 //!   through a hook the runner installs;
-//! - the record: the [audit log](audit), the [report](report) and the end-of-run summary.
+//! - the record: the [audit log](audit), the [`report`] and the end-of-run summary.
 
 pub mod approval;
 mod assertions;
