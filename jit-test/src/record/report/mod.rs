@@ -70,6 +70,9 @@ pub struct RunReport {
     pub reaps: Vec<Reap>,
     /// Incomplete appends (left by crashes) that a writer of these runs set aside.
     pub tears: Vec<Tear>,
+    /// The Ed25519 public keys that sealed these runs' appends, one per writer: keep
+    /// them (this report, the CI log) to tell later whether the log was re-signed.
+    pub signing_keys: Vec<SigningKey>,
     /// What [`audit::verify`] found in the whole file.
     pub chain: ChainReport,
     /// Where `report.html` was written, once known; [`RunReport::summary_line`] points
@@ -262,6 +265,17 @@ pub struct Reap {
     pub principal: String,
 }
 
+/// The public half of a key pair that sealed appends of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SigningKey {
+    /// The run.
+    pub run: String,
+    /// The writing process.
+    pub pid: u32,
+    /// The Ed25519 public key, hex.
+    pub public_key: String,
+}
+
 /// An incomplete append, left by a crash, that a later writer set aside.
 #[derive(Clone, Debug, Serialize)]
 pub struct Tear {
@@ -331,6 +345,7 @@ struct Builder {
     /// (run, lease id) → (test index, lease index).
     lease_index: HashMap<(String, String), (usize, usize)>,
     requested: HashMap<(String, String), Requested>,
+    signing_keys: Vec<SigningKey>,
 }
 
 impl Builder {
@@ -420,6 +435,17 @@ impl Builder {
     }
 
     fn add(&mut self, event: &Event, reaps: &mut Vec<Reap>, tears: &mut Vec<Tear>) {
+        if let EventKind::Sealed { public_key, .. } = &event.kind {
+            let key = SigningKey {
+                run: event.run.clone(),
+                pid: event.pid,
+                public_key: public_key.clone(),
+            };
+            if !self.signing_keys.contains(&key) {
+                self.signing_keys.push(key);
+            }
+            return;
+        }
         match &event.kind {
             EventKind::Requested {
                 permissions,
@@ -500,6 +526,7 @@ impl Builder {
                 lease.proof = Some(refusal.clone());
             }
             EventKind::LeakDetected => self.lease(event).leaked = true,
+            EventKind::Sealed { .. } => {}
             EventKind::TornTail {
                 offset,
                 bytes,
@@ -681,6 +708,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
         tests,
         reaps,
         tears,
+        signing_keys: builder.signing_keys,
         chain: ChainReport {
             lines: verification.lines,
             leases: verification.leases,
@@ -1030,6 +1058,25 @@ impl RunReport {
                     md_code(&reap.principal, false),
                     md_text(&reap.scheme),
                     md_text(&reap.ts)
+                );
+            }
+            md.push('\n');
+        }
+        if !self.signing_keys.is_empty() {
+            let _ = writeln!(md, "## Signing keys\n");
+            let _ = writeln!(
+                md,
+                "Each append of this run was sealed by one of these Ed25519 keys. Keep this \
+                 list: `jit-test verify` later checks the seals, but only this list tells \
+                 whether they were made by these keys.\n"
+            );
+            for key in &self.signing_keys {
+                let _ = writeln!(
+                    md,
+                    "- {} (run {}, process {})",
+                    md_code(&key.public_key, false),
+                    md_code(&key.run, false),
+                    key.pid
                 );
             }
             md.push('\n');
