@@ -118,6 +118,23 @@ pub enum Finding {
     },
 }
 
+impl ProblemKind {
+    /// How people read it: `leak`, `audit chain`, `revoke failed`, ...
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemKind::Leak => "leak",
+            ProblemKind::Chain => "audit chain",
+            ProblemKind::Torn => "torn audit log",
+            ProblemKind::RevokeFailed => "revoke failed",
+            ProblemKind::Unrevoked => "unrevoked",
+            ProblemKind::Unproven => "unproven",
+            ProblemKind::BeyondScope => "beyond scope",
+            ProblemKind::GrantFailed => "grant failed",
+            ProblemKind::ApprovalDenied => "approval denied",
+        }
+    }
+}
+
 impl Finding {
     /// Its kind.
     pub fn kind(&self) -> ProblemKind {
