@@ -37,20 +37,25 @@ fn report(log: PathBuf, run: Option<String>) -> ExitCode {
         last["run"].as_str().map(str::to_owned)
     };
     let run = run.or_else(latest);
-    eprint!("{}", jit_test::summary::summarize(&log, run.as_deref()));
-    stale_baseline_entries(&log, run.as_deref());
-    ExitCode::SUCCESS
+    match jit_test::report::build(&log, run.as_deref()) {
+        Ok(mut report) => {
+            eprint!("{}", jit_test::summary::present(&mut report));
+            stale_baseline_entries(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("jit-test: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Lists baseline entries of tests the run did not request anything for.
-fn stale_baseline_entries(log: &std::path::Path, run: Option<&str>) {
+fn stale_baseline_entries(report: &jit_test::report::RunReport) {
     let Ok(policy) = jit_test::policy::Policy::load(jit_test::Config::global()) else {
         return;
     };
-    let (Ok(entries), Ok(report)) = (
-        jit_test::baseline::Entries::read(&policy.baseline),
-        jit_test::report::build(log, run),
-    ) else {
+    let Ok(entries) = jit_test::baseline::Entries::read(&policy.baseline) else {
         return;
     };
     let seen: Vec<&str> = report.tests.iter().map(|t| t.name.as_str()).collect();
