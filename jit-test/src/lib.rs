@@ -42,6 +42,7 @@ mod assertions;
 mod class;
 pub mod config;
 pub mod conformance;
+mod hex;
 mod lifecycle;
 mod locked;
 pub mod minimize;
@@ -54,6 +55,7 @@ pub use approval::{AccessRequest, Approver, Decision};
 pub use assertions::classify;
 pub use class::{ErrorClass, HttpStatus};
 pub use config::{Config, ConfigError};
+pub use hex::to_hex;
 pub use jit_test_macros::jit_test;
 pub use jit_test_scope::{Permission, Scope, ScopeError};
 pub use lifecycle::{
