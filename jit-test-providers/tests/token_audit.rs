@@ -160,12 +160,23 @@ fn lifecycle_is_audited_without_the_token(log: &std::path::Path) {
             value["event"].as_str().unwrap().to_owned()
         })
         .collect();
+    // Each of the three appends (the request before the grant, the grant, the release)
+    // ends with the writer's seal.
     assert_eq!(
         order,
-        ["requested", "approved", "granted", "revoked", "proven_dead"]
+        [
+            "requested",
+            "approved",
+            "sealed",
+            "granted",
+            "sealed",
+            "revoked",
+            "proven_dead",
+            "sealed"
+        ]
     );
 
     let verification = contents.verification;
     assert!(verification.is_ok(), "{:?}", verification.problems);
-    assert_eq!((verification.lines, verification.leases), (5, 1));
+    assert_eq!((verification.lines, verification.leases), (8, 1));
 }

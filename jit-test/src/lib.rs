@@ -35,13 +35,14 @@
 //!   [`approval::Baseline`]; the least-privilege finder ([`minimize`]);
 //! - assertions: [`assert_denied!`] and [`assert_unauthenticated!`], which record
 //!   through a hook the runner installs;
-//! - the record: the [audit log](audit), the [report](report) and the end-of-run summary.
+//! - the record: the [audit log](audit), the [`report`] and the end-of-run summary.
 
 pub mod approval;
 mod assertions;
 mod class;
 pub mod config;
 pub mod conformance;
+mod hex;
 mod lifecycle;
 mod locked;
 pub mod minimize;
@@ -54,6 +55,7 @@ pub use approval::{AccessRequest, Approver, Decision};
 pub use assertions::classify;
 pub use class::{ErrorClass, HttpStatus};
 pub use config::{Config, ConfigError};
+pub use hex::to_hex;
 pub use jit_test_macros::jit_test;
 pub use jit_test_scope::{Permission, Scope, ScopeError};
 pub use lifecycle::{

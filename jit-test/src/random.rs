@@ -19,5 +19,5 @@ pub fn token(n: usize) -> String {
 
 /// `n` random bytes as lowercase hex.
 pub fn hex(n: usize) -> String {
-    bytes(n).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::to_hex(&bytes(n))
 }

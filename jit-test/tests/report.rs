@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use jit_test::audit::ProblemKind;
 use jit_test::audit::{AuditLog, Event, EventKind};
-use jit_test::report::{self, Health, LeaseStatus, RunReport};
+use jit_test::report::{self, Flag, Health, LeaseStatus, Notice, RunReport};
 
 /// 2025-01-01T10:00:00Z, the time every test log starts at.
 fn base() -> SystemTime {
@@ -299,7 +300,7 @@ fn every_kind_of_trouble_is_reported_once() {
     let leaky = test(&report, "t::leaky");
     assert!(leaky.leases[0].leaked);
     assert_eq!(leaky.leases[0].status, LeaseStatus::Leaked);
-    assert_eq!(leaky.flags, ["leak"]);
+    assert_eq!(leaky.flags, [Flag::Problem(ProblemKind::Leak)]);
     assert_eq!(leaky.health, Health::Problem);
 
     let slow = test(&report, "t::slow");
@@ -312,7 +313,7 @@ fn every_kind_of_trouble_is_reported_once() {
     assert_eq!(slow.ttl.as_deref(), Some("1s"));
     assert_eq!(
         (slow.health, slow.flags.as_slice()),
-        (Health::Notice, &["expired".to_owned()][..])
+        (Health::Notice, &[Flag::Notice(Notice::Expired)][..])
     );
 
     let greedy = test(&report, "t::greedy");

@@ -47,10 +47,7 @@ impl PermissionSet {
         canonical.sort();
         canonical.dedup();
         let digest = ring::digest::digest(&ring::digest::SHA256, canonical.join(",").as_bytes());
-        let hex: String = digest.as_ref()[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = jit_test::to_hex(&digest.as_ref()[..12]);
         PermissionSet {
             key: lock_key(&hex),
             name: format!("{SET_PREFIX}{hex}"),

@@ -37,20 +37,25 @@ fn report(log: PathBuf, run: Option<String>) -> ExitCode {
         last["run"].as_str().map(str::to_owned)
     };
     let run = run.or_else(latest);
-    eprint!("{}", jit_test::summary::summarize(&log, run.as_deref()));
-    stale_baseline_entries(&log, run.as_deref());
-    ExitCode::SUCCESS
+    match jit_test::report::build(&log, run.as_deref()) {
+        Ok(mut report) => {
+            eprint!("{}", jit_test::summary::present(&mut report));
+            stale_baseline_entries(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("jit-test: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Lists baseline entries of tests the run did not request anything for.
-fn stale_baseline_entries(log: &std::path::Path, run: Option<&str>) {
+fn stale_baseline_entries(report: &jit_test::report::RunReport) {
     let Ok(policy) = jit_test::approval::Policy::load(jit_test::Config::global()) else {
         return;
     };
-    let (Ok(entries), Ok(report)) = (
-        jit_test::approval::Entries::read(&policy.baseline),
-        jit_test::report::build(log, run),
-    ) else {
+    let Ok(entries) = jit_test::approval::Entries::read(&policy.baseline) else {
         return;
     };
     let seen: Vec<&str> = report.tests.iter().map(|t| t.name.as_str()).collect();
@@ -68,30 +73,57 @@ fn stale_baseline_entries(log: &std::path::Path, run: Option<&str>) {
 }
 
 fn verify(path: PathBuf) -> ExitCode {
-    match jit_test::audit::verify(&path) {
-        Ok(report) if report.is_ok() => {
-            println!(
-                "audit log {} verified: {} lines, {} leases, every one revoked and proven dead",
-                path.display(),
-                report.lines,
-                report.leases
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            eprintln!(
-                "audit log {}: {} problems",
-                path.display(),
-                report.problems.len()
-            );
-            for problem in &report.problems {
-                eprintln!("  {problem}");
-            }
-            ExitCode::FAILURE
-        }
+    let contents = match jit_test::audit::read(&path) {
+        Ok(contents) => contents,
         Err(e) => {
             eprintln!("cannot read the audit log {}: {e}", path.display());
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = &contents.verification;
+    let code = if report.is_ok() {
+        println!(
+            "audit log {} verified: {} lines, {} leases, every one revoked and proven dead",
+            path.display(),
+            report.lines,
+            report.leases
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "audit log {}: {} problems",
+            path.display(),
+            report.problems.len()
+        );
+        for problem in &report.problems {
+            eprintln!("  {problem}");
+        }
+        ExitCode::FAILURE
+    };
+    print_last_run_keys(&contents.events);
+    code
+}
+
+/// Prints the keys that sealed the last run's appends, to compare with its report.
+fn print_last_run_keys(events: &[jit_test::audit::Event]) {
+    let Some(last) = events.last() else {
+        return;
+    };
+    let mut keys: Vec<&str> = Vec::new();
+    for event in events.iter().filter(|e| e.run == last.run) {
+        if let jit_test::audit::EventKind::Sealed { public_key, .. } = &event.kind
+            && !keys.contains(&public_key.as_str())
+        {
+            keys.push(public_key);
+        }
+    }
+    if !keys.is_empty() {
+        println!(
+            "run {} was sealed by these Ed25519 keys (they must match its report):",
+            last.run
+        );
+        for key in keys {
+            println!("  {key}");
         }
     }
 }

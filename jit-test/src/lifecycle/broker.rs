@@ -77,11 +77,15 @@ struct Pending {
 #[allow(clippy::result_large_err)]
 impl Broker {
     /// A broker with the default approver ([`MaxTtl`] at `config.max_ttl`) and the audit
-    /// log at `config.audit_log`.
+    /// log at `config.audit_log`, keyed or signed ([`AuditLog::from_env`]). Panics, naming
+    /// the variable, when the configured audit key is unusable.
     pub fn new(config: Config) -> Broker {
+        let target = crate::config::target_dir();
+        let audit = AuditLog::from_env(config.audit_log.clone(), &target)
+            .unwrap_or_else(|e| panic!("cannot set up the audit log: {e}"));
         Broker {
             approvers: Chain(vec![Arc::new(MaxTtl(config.max_ttl))]),
-            audit: Arc::new(AuditLog::new(config.audit_log.clone())),
+            audit: Arc::new(audit),
             config,
         }
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use crate::config::Config;
-use crate::report;
+use crate::report::{self, RunReport};
 
 /// How many problems the terminal summary lists; the report has them all.
 const SHOWN_PROBLEMS: usize = 10;
@@ -43,14 +43,19 @@ extern "C" fn on_exit() {
 /// Builds and writes the report of one run (all runs for `None`) of the audit log at
 /// `log`; returns the text to show.
 pub fn summarize(log: &Path, run_id: Option<&str>) -> String {
-    let mut report = match report::build(log, run_id) {
-        Ok(report) => report,
+    match report::build(log, run_id) {
+        Ok(mut report) => present(&mut report),
         // A test that kept its audit log in a temporary file may have removed it.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return String::new(),
-        Err(e) => return format!("jit-test: {e}\n"),
-    };
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => format!("jit-test: {e}\n"),
+    }
+}
+
+/// Writes `report` into the default directory (and points it at its page there);
+/// returns the text to show: its summary line and up to ten problems.
+pub fn present(report: &mut RunReport) -> String {
     let dir = report::default_dir();
-    if let Err(e) = report::write(&report, &dir) {
+    if let Err(e) = report::write(report, &dir) {
         return format!(
             "jit-test: cannot write the report to {}: {e}\n",
             dir.display()

@@ -104,6 +104,14 @@ pub enum EventKind {
         /// The privileges beyond its scope.
         privileges: Vec<String>,
     },
+    /// The writer named by the line's `key` signed the chain's head, the line before:
+    /// every line it wrote so far is covered.
+    Sealed {
+        /// Its Ed25519 public key, hex.
+        public_key: String,
+        /// Its signature of the head, hex.
+        signature: String,
+    },
     /// The log ended in an incomplete append (a crash mid-write); the next writer copied
     /// those bytes beside the log, cut them off and wrote this line before its own.
     TornTail {

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::event::{Event, EventKind};
+use super::key::{Authentication, HmacKey, Signer};
 use super::line::{self, GENESIS};
 
 struct Tail {
@@ -24,6 +25,7 @@ struct Tail {
 /// An audit log file, shared safely by threads and processes.
 pub struct AuditLog {
     path: PathBuf,
+    auth: Authentication,
     tail: Mutex<Option<Tail>>,
 }
 
@@ -94,11 +96,49 @@ fn set_aside(file: &mut File, at: u64, len: u64, path: &Path) -> io::Result<Path
 }
 
 impl AuditLog {
-    /// An audit log at `path`; the file and its directory are created on first append.
+    /// An audit log at `path` whose lines are plain SHA-256, which anyone who can write
+    /// the file can recompute: for tools and tests. The file and its directory are
+    /// created on first append.
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
+        AuditLog::with(path.into(), Authentication::Plain)
+    }
+
+    /// An audit log at `path` whose lines are HMAC-SHA-256 under `key`.
+    pub fn keyed(path: impl Into<PathBuf>, key: HmacKey) -> AuditLog {
+        AuditLog::with(path.into(), Authentication::Keyed(key))
+    }
+
+    /// An audit log at `path` whose appends are each sealed with the signature of an
+    /// Ed25519 key pair made now, for this writer only.
+    pub fn signed(path: impl Into<PathBuf>) -> io::Result<AuditLog> {
+        Ok(AuditLog::with(
+            path.into(),
+            Authentication::Signed(Signer::generate()?),
+        ))
+    }
+
+    /// The audit log the broker writes at `path`: keyed when `JIT_TEST_AUDIT_KEY` or
+    /// `JIT_TEST_AUDIT_KEY_FILE` (outside `target`) gives a key, signed otherwise.
+    pub fn from_env(path: impl Into<PathBuf>, target: &Path) -> io::Result<AuditLog> {
+        match HmacKey::from_env(target)? {
+            Some(key) => Ok(AuditLog::keyed(path, key)),
+            None => AuditLog::signed(path),
+        }
+    }
+
+    fn with(path: PathBuf, auth: Authentication) -> AuditLog {
         AuditLog {
-            path: path.into(),
+            path,
+            auth,
             tail: Mutex::new(None),
+        }
+    }
+
+    /// The public key (hex) that seals this writer's appends, when it signs them.
+    pub fn public_key(&self) -> Option<&str> {
+        match &self.auth {
+            Authentication::Signed(signer) => Some(signer.public_hex()),
+            _ => None,
         }
     }
 
@@ -138,12 +178,20 @@ impl AuditLog {
                 End::Torn { at, prev } => {
                     let marker = self.cut_torn_tail(&mut tail.file, at, len, events)?;
                     len = at;
-                    line::encode(&prev, &marker, &mut out)?
+                    line::encode(&prev, &marker, &self.auth, &mut out)?
                 }
             },
         };
         for event in events {
-            prev = line::encode(&prev, event, &mut out)?;
+            prev = line::encode(&prev, event, &self.auth, &mut out)?;
+        }
+        if let (Authentication::Signed(signer), Some(first)) = (&self.auth, events.first()) {
+            let seal = EventKind::Sealed {
+                public_key: signer.public_hex().to_owned(),
+                signature: signer.sign_head(&prev),
+            };
+            let seal = Event::new(&first.run, "audit", seal);
+            prev = line::encode(&prev, &seal, &self.auth, &mut out)?;
         }
         tail.file.write_all(&out)?;
         tail.known = Some((len + out.len() as u64, prev));

@@ -1,13 +1,16 @@
 //! One line of the log: `{"v":1,"prev":"<hash of the line before>",<event>,"hash":"<hash>"}`,
-//! where `hash` is the SHA-256 of the line's text without its `,"hash":…` tail.
+//! where `hash` is the SHA-256 (or, for a line naming an HMAC key in `key`, the
+//! HMAC-SHA-256) of the line's text without its `,"hash":…` tail.
 
 use std::io;
 
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, FORMAT};
+use super::key::{Authentication, HmacKey};
 use super::legacy::Unversioned;
 use super::problem::Finding;
+use crate::hex::to_hex as hex;
 
 /// The `prev` of the first line.
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -20,6 +23,8 @@ pub(super) const HASH_TAIL: usize = TAIL_OPEN.len() + 64 + TAIL_CLOSE.len();
 struct Record<'a> {
     v: u32,
     prev: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
     #[serde(flatten)]
     event: &'a Event,
 }
@@ -33,37 +38,36 @@ struct Version {
 #[derive(Deserialize)]
 struct Stored<E> {
     prev: String,
+    #[serde(default)]
+    key: Option<String>,
     #[serde(flatten)]
     event: E,
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
 }
 
 fn sha256_hex(data: &[u8]) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
 }
 
-/// Appends `event`'s line, chained to `prev`, to `out`, and returns the line's hash.
-pub(super) fn encode(prev: &str, event: &Event, out: &mut Vec<u8>) -> io::Result<String> {
+/// Appends `event`'s line, chained to `prev` and authenticated by `auth`, to `out`, and
+/// returns the line's hash.
+pub(super) fn encode(
+    prev: &str,
+    event: &Event,
+    auth: &Authentication,
+    out: &mut Vec<u8>,
+) -> io::Result<String> {
     let start = out.len();
-    serde_json::to_writer(
-        &mut *out,
-        &Record {
-            v: FORMAT,
-            prev,
-            event,
-        },
-    )?;
-    let hash = sha256_hex(&out[start..]);
+    let record = Record {
+        v: FORMAT,
+        prev,
+        key: auth.key_id(),
+        event,
+    };
+    serde_json::to_writer(&mut *out, &record)?;
+    let hash = match auth {
+        Authentication::Keyed(key) => key.mac(&out[start..]),
+        _ => sha256_hex(&out[start..]),
+    };
     out.pop();
     out.extend_from_slice(TAIL_OPEN);
     out.extend_from_slice(hash.as_bytes());
@@ -78,6 +82,16 @@ pub(super) fn tail_hash(bytes: &[u8]) -> Option<&str> {
     let hash = tail.strip_prefix(TAIL_OPEN)?.strip_suffix(TAIL_CLOSE)?;
     let hash = std::str::from_utf8(hash).ok()?;
     hash.bytes().all(|b| b.is_ascii_hexdigit()).then_some(hash)
+}
+
+/// What a line says.
+pub(super) struct Read {
+    /// The hash of the line before.
+    pub prev: String,
+    /// The key or signer that authenticates it, if any.
+    pub key: Option<String>,
+    /// Its event.
+    pub event: Event,
 }
 
 /// A line whose hash is where it belongs.
@@ -100,13 +114,17 @@ impl Sealed {
         Ok(Sealed { body, hash })
     }
 
-    /// Whether the stated hash is the body's.
-    pub fn hash_matches(&self) -> bool {
-        sha256_hex(&self.body) == self.hash
+    /// Whether the stated hash is the body's SHA-256, or its HMAC under `key`.
+    pub fn hash_matches(&self, key: Option<&HmacKey>) -> bool {
+        let expected = match key {
+            Some(key) => key.mac(&self.body),
+            None => sha256_hex(&self.body),
+        };
+        expected == self.hash
     }
 
-    /// The line's `prev` and its event, in any format this crate reads.
-    pub fn read(&self) -> Result<(String, Event), Finding> {
+    /// The line, in any format this crate reads.
+    pub fn read(&self) -> Result<Read, Finding> {
         let unreadable = |e: serde_json::Error| Finding::Unreadable {
             error: e.to_string(),
         };
@@ -117,12 +135,20 @@ impl Sealed {
             0 => {
                 let stored: Stored<Unversioned> =
                     serde_json::from_slice(&self.body).map_err(unreadable)?;
-                Ok((stored.prev, stored.event.into()))
+                Ok(Read {
+                    prev: stored.prev,
+                    key: stored.key,
+                    event: stored.event.into(),
+                })
             }
             FORMAT => {
                 let stored: Stored<Event> =
                     serde_json::from_slice(&self.body).map_err(unreadable)?;
-                Ok((stored.prev, stored.event))
+                Ok(Read {
+                    prev: stored.prev,
+                    key: stored.key,
+                    event: stored.event,
+                })
             }
             version => Err(Finding::NewerFormat { version }),
         }

@@ -13,6 +13,7 @@
 
 mod event;
 mod file;
+mod key;
 mod legacy;
 mod line;
 mod problem;
@@ -21,6 +22,7 @@ mod verify;
 
 pub use event::{Event, EventKind, FORMAT};
 pub use file::AuditLog;
+pub use key::{HmacKey, KEY_FILE_VAR, KEY_VAR};
 pub use problem::{Finding, Problem, ProblemKind};
 pub use sink::{FailingSink, Sink};
 pub use verify::{Contents, Verification, read, read_from, verify};

@@ -59,6 +59,27 @@ pub enum Finding {
     },
     /// The line does not follow the one before it: a line was removed or changed.
     ChainBroken,
+    /// The line is keyed with an HMAC key other than the one configured (or none is).
+    UnknownKey {
+        /// The key's id.
+        key: String,
+    },
+    /// The line is neither keyed nor signed, after lines that were: forged?
+    Unauthenticated,
+    /// Lines of a signer after its last seal (or with none): it is still appending, or
+    /// crashed mid-append, or they were forged.
+    Unsigned {
+        /// The signer's id.
+        signer: String,
+        /// How many of its lines are not sealed.
+        lines: usize,
+    },
+    /// A signer's last seal does not sign the chain as it is: lines before it were changed,
+    /// or the seal was forged.
+    BadSignature {
+        /// The signer's id.
+        signer: String,
+    },
     /// The log ends in an incomplete line: a crash mid-append, or an append under way
     /// by a writer that ignores the lock.
     Unterminated {
@@ -97,6 +118,23 @@ pub enum Finding {
     },
 }
 
+impl ProblemKind {
+    /// How people read it: `leak`, `audit chain`, `revoke failed`, ...
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemKind::Leak => "leak",
+            ProblemKind::Chain => "audit chain",
+            ProblemKind::Torn => "torn audit log",
+            ProblemKind::RevokeFailed => "revoke failed",
+            ProblemKind::Unrevoked => "unrevoked",
+            ProblemKind::Unproven => "unproven",
+            ProblemKind::BeyondScope => "beyond scope",
+            ProblemKind::GrantFailed => "grant failed",
+            ProblemKind::ApprovalDenied => "approval denied",
+        }
+    }
+}
+
 impl Finding {
     /// Its kind.
     pub fn kind(&self) -> ProblemKind {
@@ -125,6 +163,25 @@ impl fmt::Display for Problem {
             Finding::ChainBroken => {
                 write!(f, "chain broken (a line before it was removed or changed)")
             }
+            Finding::UnknownKey { key } => write!(
+                f,
+                "keyed with {key}, which is not the configured key; set JIT_TEST_AUDIT_KEY \
+                 or JIT_TEST_AUDIT_KEY_FILE to the key it was written with"
+            ),
+            Finding::Unauthenticated => write!(
+                f,
+                "neither keyed nor signed, after lines that were (forged?)"
+            ),
+            Finding::Unsigned { signer, lines } => write!(
+                f,
+                "{lines} lines of {signer} from here on are not sealed: its process is still \
+                 appending or crashed mid-append, or they were forged"
+            ),
+            Finding::BadSignature { signer } => write!(
+                f,
+                "the seal of {signer} does not sign the chain as it is: lines before it were \
+                 changed, or the seal was forged"
+            ),
             Finding::Unterminated { offset } => write!(
                 f,
                 "incomplete last line at byte {offset} (a crash mid-append?); \

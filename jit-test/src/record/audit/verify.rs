@@ -1,13 +1,14 @@
 //! Reading a log back: the chain checked line by line, and every granted lease followed
 //! to its revocation (or reaping) and proof.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use super::event::{Event, EventKind};
-use super::line::{GENESIS, Sealed};
+use super::key::{HmacKey, head_signed, signer_id, unhex};
+use super::line::{GENESIS, Read, Sealed};
 use super::problem::{Finding, Problem, ProblemKind};
 
 /// What [`verify`] found.
@@ -54,21 +55,41 @@ struct LeaseTrail {
     proven: bool,
 }
 
-/// Follows the chain and the leases, one line at a time.
-struct Checker {
+/// A signer's last seal: its line, the head it signed, its public key and signature.
+struct Seal {
+    line: usize,
+    head: String,
+    public_key: String,
+    signature: String,
+}
+
+/// Follows the chain, its authentication and the leases, one line at a time.
+struct Checker<'k> {
+    key: Option<&'k HmacKey>,
     report: Verification,
     prev: String,
     leases: BTreeMap<String, LeaseTrail>,
     reaped: Vec<String>,
+    /// Whether a keyed or signed line was seen: from then on, every line must be.
+    authenticated: bool,
+    unknown_keys: BTreeSet<String>,
+    /// Per signer, the first line and the number of lines not yet sealed.
+    unsealed: BTreeMap<String, (usize, usize)>,
+    seals: BTreeMap<String, Seal>,
 }
 
-impl Checker {
-    fn new() -> Checker {
+impl<'k> Checker<'k> {
+    fn new(key: Option<&'k HmacKey>) -> Checker<'k> {
         Checker {
+            key,
             report: Verification::default(),
             prev: GENESIS.to_owned(),
             leases: BTreeMap::new(),
             reaped: Vec::new(),
+            authenticated: false,
+            unknown_keys: BTreeSet::new(),
+            unsealed: BTreeMap::new(),
+            seals: BTreeMap::new(),
         }
     }
 
@@ -86,22 +107,68 @@ impl Checker {
                 return None;
             }
         };
-        if !sealed.hash_matches() {
-            self.problem(number, Finding::HashMismatch);
-        }
-        let (prev, event) = match sealed.read() {
+        let read = match sealed.read() {
             Ok(read) => read,
             Err(finding) => {
                 self.problem(number, finding);
                 return None;
             }
         };
-        if prev != self.prev {
+        self.authenticate(number, &sealed, &read);
+        if read.prev != self.prev {
             self.problem(number, Finding::ChainBroken);
         }
         self.prev = sealed.hash;
-        self.follow(number, &event);
-        Some(event)
+        self.follow(number, &read.event);
+        Some(read.event)
+    }
+
+    /// Checks the line's hash under its key, and keeps track of what its signer sealed.
+    fn authenticate(&mut self, number: usize, sealed: &Sealed, read: &Read) {
+        let key = read.key.as_deref().unwrap_or_default();
+        let mac_key = if key.starts_with("hmac:") {
+            match self.key.filter(|k| k.id() == key) {
+                Some(mac_key) => Some(mac_key),
+                None => {
+                    if self.unknown_keys.insert(key.to_owned()) {
+                        let key = key.to_owned();
+                        self.problem(number, Finding::UnknownKey { key });
+                    }
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        if !sealed.hash_matches(mac_key) {
+            self.problem(number, Finding::HashMismatch);
+        }
+        if key.is_empty() {
+            if self.authenticated {
+                self.problem(number, Finding::Unauthenticated);
+            }
+            return;
+        }
+        self.authenticated = true;
+        if !key.starts_with("ed25519:") {
+            return;
+        }
+        match &read.event.kind {
+            EventKind::Sealed {
+                public_key,
+                signature,
+            } => {
+                self.unsealed.remove(key);
+                let seal = Seal {
+                    line: number,
+                    head: read.prev.clone(),
+                    public_key: public_key.clone(),
+                    signature: signature.clone(),
+                };
+                self.seals.insert(key.to_owned(), seal);
+            }
+            _ => self.unsealed.entry(key.to_owned()).or_insert((number, 0)).1 += 1,
+        }
     }
 
     fn follow(&mut self, number: usize, event: &Event) {
@@ -145,6 +212,23 @@ impl Checker {
     }
 
     fn finish(mut self) -> Verification {
+        for (signer, (line, lines)) in std::mem::take(&mut self.unsealed) {
+            self.problem(line, Finding::Unsigned { signer, lines });
+        }
+        // A signer's last seal signs the head after everything before it: checking it
+        // checks the signer's earlier seals too.
+        for (signer, seal) in std::mem::take(&mut self.seals) {
+            let signed = match (unhex(&seal.public_key), unhex(&seal.signature)) {
+                (Some(public_key), Some(signature)) => {
+                    signer_id(&public_key) == signer
+                        && head_signed(&public_key, &signature, &seal.head)
+                }
+                _ => false,
+            };
+            if !signed {
+                self.problem(seal.line, Finding::BadSignature { signer });
+            }
+        }
         for trail in std::mem::take(&mut self.leases).into_values() {
             let was_reaped = self.reaped.contains(&trail.principal);
             let (test, principal) = (trail.test, trail.principal);
@@ -158,9 +242,10 @@ impl Checker {
     }
 }
 
-/// Reads every line of `reader`, checking the chain and the leases.
-pub fn read_from(mut reader: impl BufRead) -> io::Result<Contents> {
-    let mut checker = Checker::new();
+/// Reads every line of `reader`, checking the chain, its keys and seals (HMAC lines
+/// under `key`), and the leases.
+pub fn read_from(mut reader: impl BufRead, key: Option<&HmacKey>) -> io::Result<Contents> {
+    let mut checker = Checker::new(key);
     let mut events = Vec::new();
     let mut line = Vec::with_capacity(512);
     let (mut number, mut offset) = (0, 0u64);
@@ -186,12 +271,14 @@ pub fn read_from(mut reader: impl BufRead) -> io::Result<Contents> {
     })
 }
 
-/// Reads the log at `path`: its events and the verification of the whole file. Holds a
-/// shared lock meanwhile, so no append is seen half-written.
+/// Reads the log at `path`: its events and the verification of the whole file, with the
+/// HMAC key configured in the environment ([`HmacKey::from_env`]), if any. Holds a shared
+/// lock meanwhile, so no append is seen half-written.
 pub fn read(path: impl AsRef<Path>) -> io::Result<Contents> {
+    let key = HmacKey::from_env(&crate::config::target_dir())?;
     let file = File::open(path)?;
     file.lock_shared()?;
-    let contents = read_from(BufReader::new(&file));
+    let contents = read_from(BufReader::new(&file), key.as_ref());
     file.unlock()?;
     contents
 }
