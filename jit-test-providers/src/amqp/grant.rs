@@ -214,6 +214,7 @@ mod tests {
             pid: 7,
             host: "h".into(),
             expires_at: 42,
+            expires_at_ms: 42_000,
         };
         let tag = meta_tag(&meta);
         assert!(tag.starts_with("jit-lease:{"));
