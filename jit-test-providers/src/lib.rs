@@ -13,6 +13,16 @@
 //! Every provider implements [`jit_test::Provider`] and passes
 //! [`jit_test::conformance::check`] against the real system it serves.
 
+#[cfg(any(
+    feature = "postgres",
+    feature = "redis",
+    feature = "mysql",
+    feature = "amqp",
+    feature = "nats",
+    feature = "mqtt"
+))]
+mod handoff;
+
 #[cfg(feature = "token")]
 pub mod token;
 

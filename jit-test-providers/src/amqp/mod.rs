@@ -101,7 +101,6 @@ pub mod scope;
 mod settings;
 
 use std::error::Error;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,6 +108,8 @@ use jit_test::{
     Config, ErrorClass, GrantRequest, Granted, Permission, Proof, Provider, ProviderError,
 };
 use tokio::sync::OnceCell;
+
+use crate::handoff::{on_broker, on_broker_only};
 
 pub use classify::{ACCESS_REFUSED, NOT_ALLOWED};
 pub use credential::{AmqpGrant, AmqpLease};
@@ -222,7 +223,7 @@ impl AmqpProvider {
     /// reaper looks at, for tests and tools.
     pub async fn lease_users(&self) -> Result<Vec<(String, jit_test::LeaseMeta)>, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        on_broker("list users", async move {
+        on_broker_only("list users", async move {
             reaper::lease_users(&inner).await.map(|(users, _)| users)
         })
         .await
@@ -242,20 +243,6 @@ pub mod __bench {
     pub const HASHING_ALGORITHM: &str = super::password::ALGORITHM;
 }
 
-/// Runs `work` to completion on the broker's runtime, where the API connections live:
-/// never cancelled half-way when the caller goes away.
-async fn on_broker<T: Send + 'static>(
-    operation: &'static str,
-    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
-) -> Result<T, ProviderError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    jit_test::broker_runtime().spawn(async move {
-        let _ = tx.send(work.await);
-    });
-    rx.await
-        .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
-}
-
 impl Provider for AmqpProvider {
     const SCHEME: &'static str = "amqp";
     type Credential = AmqpGrant;
@@ -272,22 +259,25 @@ impl Provider for AmqpProvider {
     async fn grant(&self, request: &GrantRequest) -> Result<Granted<Self>, ProviderError> {
         let inner = Arc::clone(&self.inner);
         let request = request.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        jit_test::broker_runtime().spawn(async move {
-            let granted = grant::grant(&inner, &request).await;
+        let abandoned = Arc::clone(&inner);
+        on_broker(
+            "grant",
+            async move { grant::grant(&inner, &request).await },
             // Nobody waits for it any more: take it back at once.
-            if let Err(Ok(granted)) = tx.send(granted) {
-                let _ = revoke::delete_user(&inner.api, &granted.principal).await;
-            }
-        });
-        rx.await
-            .map_err(|_| ProviderError::failed("grant", "the provider's task panicked"))?
+            move |granted| {
+                let inner = abandoned;
+                tokio::spawn(async move {
+                    let _ = revoke::delete_user(&inner.api, &granted.principal).await;
+                });
+            },
+        )
+        .await
     }
 
     async fn revoke(&self, lease: &AmqpLease) -> Result<(), ProviderError> {
         let inner = Arc::clone(&self.inner);
         let user = lease.login.user.clone();
-        on_broker("revoke", async move {
+        on_broker_only("revoke", async move {
             revoke::delete_user(&inner.api, &user).await
         })
         .await
@@ -296,7 +286,7 @@ impl Provider for AmqpProvider {
     async fn prove_dead(&self, lease: &AmqpLease) -> Result<Proof, ProviderError> {
         let inner = Arc::clone(&self.inner);
         let lease = lease.clone();
-        on_broker("proof", async move {
+        on_broker_only("proof", async move {
             let _permit = inner.logins.acquire().await.expect("never closed");
             revoke::prove_dead(&lease).await
         })
@@ -309,6 +299,6 @@ impl Provider for AmqpProvider {
 
     async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        on_broker("reap", async move { reaper::reap(&inner, grace).await }).await
+        on_broker_only("reap", async move { reaper::reap(&inner, grace).await }).await
     }
 }

@@ -97,7 +97,6 @@ mod settings;
 mod topic;
 
 use std::error::Error;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,6 +104,8 @@ use jit_test::{
     Config, ErrorClass, GrantRequest, Granted, Permission, Proof, Provider, ProviderError,
 };
 use tokio::sync::OnceCell;
+
+use crate::handoff::{on_broker, on_broker_only};
 
 /// The MQTT client the provider uses, for tests that drive their own.
 pub use rumqttc;
@@ -176,7 +177,7 @@ impl MqttProvider {
         commands: Vec<serde_json::Value>,
     ) -> Result<Vec<serde_json::Value>, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        on_broker("control", async move {
+        on_broker_only("control", async move {
             let replies = inner.control.send("control", commands).await?;
             Ok(replies
                 .into_iter()
@@ -185,17 +186,6 @@ impl MqttProvider {
         })
         .await
     }
-}
-
-/// Runs `work` on the broker's runtime, where the admin connection is driven, to
-/// completion even if the caller goes away.
-async fn on_broker<T: Send + 'static>(
-    operation: &'static str,
-    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
-) -> Result<T, ProviderError> {
-    let task = jit_test::broker_runtime().spawn(work);
-    task.await
-        .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
 }
 
 impl Provider for MqttProvider {
@@ -214,22 +204,25 @@ impl Provider for MqttProvider {
     async fn grant(&self, request: &GrantRequest) -> Result<Granted<Self>, ProviderError> {
         let inner = Arc::clone(&self.inner);
         let request = request.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        jit_test::broker_runtime().spawn(async move {
-            let granted = grant::grant(&inner, &request).await;
+        let abandoned = Arc::clone(&inner);
+        on_broker(
+            "grant",
+            async move { grant::grant(&inner, &request).await },
             // Nobody waits for it any more: take it back at once.
-            if let Err(Ok(granted)) = tx.send(granted) {
-                let _ = revoke::revoke(&inner.control, &granted.principal).await;
-            }
-        });
-        rx.await
-            .map_err(|_| ProviderError::failed("grant", "the provider's task panicked"))?
+            move |granted| {
+                let inner = abandoned;
+                tokio::spawn(async move {
+                    let _ = revoke::revoke(&inner.control, &granted.principal).await;
+                });
+            },
+        )
+        .await
     }
 
     async fn revoke(&self, lease: &MqttLease) -> Result<(), ProviderError> {
         let inner = Arc::clone(&self.inner);
         let name = lease.login.username.clone();
-        on_broker("revoke", async move {
+        on_broker_only("revoke", async move {
             revoke::revoke(&inner.control, &name).await
         })
         .await
@@ -238,7 +231,7 @@ impl Provider for MqttProvider {
     async fn prove_dead(&self, lease: &MqttLease) -> Result<Proof, ProviderError> {
         let inner = Arc::clone(&self.inner);
         let login = lease.login.clone();
-        on_broker("proof", async move {
+        on_broker_only("proof", async move {
             let _permit = inner.logins.acquire().await.expect("never closed");
             revoke::prove_dead(&login).await
         })
@@ -251,7 +244,7 @@ impl Provider for MqttProvider {
 
     async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        on_broker(
+        on_broker_only(
             "reap",
             async move { reaper::reap(&inner.control, grace).await },
         )

@@ -95,7 +95,6 @@ mod settings;
 
 use std::collections::HashSet;
 use std::error::Error;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,6 +104,8 @@ use jit_test::{
 use mysql_async::prelude::Queryable as _;
 use mysql_async::{Conn, Pool, PoolConstraints, PoolOpts};
 use tokio::sync::OnceCell;
+
+use crate::handoff::{on_broker, on_broker_only};
 
 pub use credential::{MysqlGrant, MysqlLease};
 pub use expiry::EVENT_SCHEMA;
@@ -173,22 +174,8 @@ impl MysqlProvider {
     /// (checked, and turned on where possible, before the first grant).
     pub async fn server_expiry(&self) -> Result<bool, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        on_broker("setup", async move { inner.init().await }).await
+        on_broker_only("setup", async move { inner.init().await }).await
     }
-}
-
-/// Runs `work` to completion on the broker's runtime, where the admin pool lives, and
-/// never cancelled half-way.
-async fn on_broker<T: Send + 'static>(
-    operation: &'static str,
-    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
-) -> Result<T, ProviderError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    jit_test::broker_runtime().spawn(async move {
-        let _ = tx.send(work.await);
-    });
-    rx.await
-        .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
 }
 
 impl Inner {
@@ -295,22 +282,25 @@ impl Provider for MysqlProvider {
             &inner.settings.account_host,
             inner.settings.connection_limit,
         )?;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        jit_test::broker_runtime().spawn(async move {
-            let granted = grant(&inner, plan).await;
+        let abandoned = Arc::clone(&inner);
+        on_broker(
+            "grant",
+            async move { grant(&inner, plan).await },
             // Nobody waits for it any more: take it back at once.
-            if let Err(Ok(granted)) = tx.send(granted) {
-                let _ = revoke::revoke(&inner, &granted.lease.user, &granted.lease.host).await;
-            }
-        });
-        rx.await
-            .map_err(|_| ProviderError::failed("grant", "the provider's task panicked"))?
+            move |granted| {
+                let inner = abandoned;
+                tokio::spawn(async move {
+                    let _ = revoke::revoke(&inner, &granted.lease.user, &granted.lease.host).await;
+                });
+            },
+        )
+        .await
     }
 
     async fn revoke(&self, lease: &MysqlLease) -> Result<(), ProviderError> {
         let inner = Arc::clone(&self.inner);
         let (user, host) = (lease.user.clone(), lease.host.clone());
-        on_broker("revoke", async move {
+        on_broker_only("revoke", async move {
             revoke::revoke(&inner, &user, &host).await
         })
         .await
@@ -319,7 +309,7 @@ impl Provider for MysqlProvider {
     async fn prove_dead(&self, lease: &MysqlLease) -> Result<Proof, ProviderError> {
         let inner = Arc::clone(&self.inner);
         let lease = lease.clone();
-        on_broker("proof", async move {
+        on_broker_only("proof", async move {
             let _permit = inner.logins.acquire().await.expect("never closed");
             let timeout = inner.settings.connect_timeout + Duration::from_secs(1);
             revoke::prove_dead(&lease, timeout).await
@@ -340,7 +330,7 @@ impl Provider for MysqlProvider {
 
     async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        on_broker("reap", async move { reaper::reap(&inner, grace).await }).await
+        on_broker_only("reap", async move { reaper::reap(&inner, grace).await }).await
     }
 }
 

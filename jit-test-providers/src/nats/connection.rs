@@ -6,8 +6,9 @@
 //! only as an event. The checked operations here send their message, then one message
 //! round trip through the credential's own inbox: the server handles a connection's
 //! messages in order, so by the time that message comes back, any violation it found
-//! has been received. One round trip per checked operation (tens of microseconds on
-//! loopback); use [`NatsConnection::client`] for unchecked, fire-and-forget traffic.
+//! has been sent; the client then gets up to 200 ms to hand it over. One round trip (and,
+//! when nothing was refused, that wait) per checked operation; use
+//! [`NatsConnection::client`] for unchecked, fire-and-forget traffic.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +16,10 @@ use std::time::Duration;
 use async_nats::{Client, Event, Message, ServerError, Subscriber};
 use bytes::Bytes;
 use tokio::sync::Notify;
+
+/// How long a checked operation waits, after its round trip, for the client's event task
+/// to deliver a violation the server has already sent.
+const EVENT_GRACE: Duration = Duration::from_millis(200);
 
 /// What went wrong with an operation of a [`NatsConnection`]. Classified by the
 /// provider: `Denied` is a denial, `Unauthenticated` an authentication failure.
@@ -244,6 +249,10 @@ impl NatsConnection {
         mark: usize,
     ) -> Result<(), NatsError> {
         let probe = format!("{}.settle.{}", self.inbox, jit_test::rand::hex(6));
+        // Registered before anything is sent, so no error that arrives later is missed.
+        let arrived = self.errors.arrived.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
         let round_trip = async {
             let mut echo = self
                 .client
@@ -261,8 +270,12 @@ impl NatsConnection {
             Ok::<(), NatsError>(())
         };
         let outcome = tokio::time::timeout(Duration::from_secs(5), round_trip).await;
-        // The event task delivers the server's errors; let it run before looking.
-        tokio::task::yield_now().await;
+        // The server sent any violation before the echo, but the client hands errors to
+        // the event task and messages to the subscriber on separate channels: give the
+        // event task up to EVENT_GRACE to deliver it (at once if it already has).
+        if self.violation(operation, subject, mark).is_none() {
+            let _ = tokio::time::timeout(EVENT_GRACE, arrived).await;
+        }
         if let Some(e) = self.violation(operation, subject, mark) {
             return Err(e);
         }

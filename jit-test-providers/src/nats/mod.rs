@@ -99,13 +99,7 @@ impl NatsProvider {
         T: Send + 'static,
         F: Future<Output = Result<T, ProviderError>> + Send + 'static,
     {
-        let account = Arc::clone(&self.account);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        jit_test::broker_runtime().spawn(async move {
-            let _ = tx.send(work(account).await);
-        });
-        rx.await
-            .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
+        crate::handoff::on_broker_only(operation, work(Arc::clone(&self.account))).await
     }
 }
 

@@ -1,6 +1,6 @@
-//! Handing work to the broker's runtime, where the admin connections are driven: one
-//! hand-over between threads each way instead of one per round trip, and never cancelled
-//! half-way (a caller that goes away leaves no transaction open on a pooled connection).
+//! [`crate::handoff`] with a bound: PostgreSQL work handed to the broker's runtime is never
+//! cancelled half-way (a caller that goes away leaves no transaction open on a pooled
+//! connection), and a caller waits for it at most [`LIMIT`].
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,26 +12,34 @@ use jit_test::ProviderError;
 /// never; the work itself is not cancelled.
 pub(crate) const LIMIT: Duration = Duration::from_secs(70);
 
-/// Runs `work` to completion on the broker's runtime and returns its result. A result
-/// nobody waits for any more goes to `abandoned` (on that runtime), e.g. to take a grant
-/// back.
+/// [`crate::handoff::on_broker`], waiting at most [`LIMIT`].
 pub(crate) async fn on_broker<T: Send + 'static>(
     operation: &'static str,
     work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
     abandoned: impl FnOnce(T) + Send + 'static,
 ) -> Result<T, ProviderError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    jit_test::broker_runtime().spawn(async move {
-        if let Err(Ok(result)) = tx.send(work.await) {
-            abandoned(result);
-        }
-    });
-    match tokio::time::timeout(LIMIT, rx).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(ProviderError::failed(
-            operation,
-            "the provider's task panicked",
-        )),
+    bounded(
+        operation,
+        crate::handoff::on_broker(operation, work, abandoned),
+    )
+    .await
+}
+
+/// [`crate::handoff::on_broker_only`], waiting at most [`LIMIT`].
+pub(crate) async fn on_broker_only<T: Send + 'static>(
+    operation: &'static str,
+    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
+) -> Result<T, ProviderError> {
+    bounded(operation, crate::handoff::on_broker_only(operation, work)).await
+}
+
+/// The result of `handed`, or a failure of `operation` once [`LIMIT`] has passed.
+async fn bounded<T>(
+    operation: &'static str,
+    handed: impl Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    match tokio::time::timeout(LIMIT, handed).await {
+        Ok(result) => result,
         Err(_) => Err(ProviderError::failed(
             operation,
             format!(
@@ -40,12 +48,4 @@ pub(crate) async fn on_broker<T: Send + 'static>(
             ),
         )),
     }
-}
-
-/// [`on_broker`] for work whose result may simply be dropped when nobody waits.
-pub(crate) async fn on_broker_only<T: Send + 'static>(
-    operation: &'static str,
-    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
-) -> Result<T, ProviderError> {
-    on_broker(operation, work, drop).await
 }

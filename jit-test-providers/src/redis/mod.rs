@@ -87,7 +87,6 @@ mod rules;
 mod settings;
 
 use std::error::Error;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +95,8 @@ use jit_test::{
     Config, ErrorClass, GrantRequest, Granted, Permission, Proof, Provider, ProviderError,
 };
 use tokio::sync::OnceCell;
+
+use crate::handoff::{on_broker, on_broker_only};
 
 pub use credential::{RedisGrant, RedisLease};
 pub use grant::CONNECTION_COMMANDS;
@@ -147,18 +148,6 @@ impl RedisProvider {
     }
 }
 
-/// Runs `work` on the broker's runtime, where the admin connection is driven: a caller
-/// that goes away does not cut it short half-way.
-async fn on_broker<T: Send + 'static>(
-    operation: &'static str,
-    work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
-) -> Result<T, ProviderError> {
-    jit_test::broker_runtime()
-        .spawn(work)
-        .await
-        .map_err(|e| ProviderError::failed(operation, format!("the provider's task failed: {e}")))?
-}
-
 impl Provider for RedisProvider {
     const SCHEME: &'static str = "redis";
     type Credential = RedisGrant;
@@ -174,12 +163,24 @@ impl Provider for RedisProvider {
 
     async fn grant(&self, request: &GrantRequest) -> Result<Granted<Self>, ProviderError> {
         let (inner, request) = (Arc::clone(&self.inner), request.clone());
-        on_broker("grant", async move { grant::grant(&inner, &request).await }).await
+        let abandoned = Arc::clone(&inner);
+        on_broker(
+            "grant",
+            async move { grant::grant(&inner, &request).await },
+            // Nobody waits for it any more: take it back at once.
+            move |granted| {
+                let inner = abandoned;
+                tokio::spawn(async move {
+                    let _ = revoke::delete(&inner.admin, &granted.lease.user).await;
+                });
+            },
+        )
+        .await
     }
 
     async fn revoke(&self, lease: &RedisLease) -> Result<(), ProviderError> {
         let (inner, user) = (Arc::clone(&self.inner), lease.user.clone());
-        on_broker("revoke", async move {
+        on_broker_only("revoke", async move {
             revoke::delete(&inner.admin, &user).await
         })
         .await
@@ -187,7 +188,7 @@ impl Provider for RedisProvider {
 
     async fn prove_dead(&self, lease: &RedisLease) -> Result<Proof, ProviderError> {
         let (inner, lease) = (Arc::clone(&self.inner), lease.clone());
-        on_broker("proof", async move {
+        on_broker_only("proof", async move {
             revoke::prove_dead(&inner.admin, &lease).await
         })
         .await
@@ -199,7 +200,7 @@ impl Provider for RedisProvider {
 
     async fn reap(&self, grace: Duration) -> Result<Vec<String>, ProviderError> {
         let inner = Arc::clone(&self.inner);
-        on_broker("reap", async move { reaper::reap(&inner, grace).await }).await
+        on_broker_only("reap", async move { reaper::reap(&inner, grace).await }).await
     }
 }
 
