@@ -9,26 +9,29 @@ use jit_test::ProviderError;
 
 /// Runs `work` to completion on the broker's runtime and returns its result. A result
 /// nobody waits for any more goes to `abandoned` (called on that runtime), e.g. to take a
-/// grant back.
-pub(crate) async fn on_broker<T: Send + 'static>(
+/// grant back. The work is handed over at once (not when the result is first polled), so
+/// the future returned is small however large `work` is.
+pub(crate) fn on_broker<T: Send + 'static>(
     operation: &'static str,
     work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
     abandoned: impl FnOnce(T) + Send + 'static,
-) -> Result<T, ProviderError> {
+) -> impl Future<Output = Result<T, ProviderError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     jit_test::broker_runtime().spawn(async move {
         if let Err(Ok(result)) = tx.send(work.await) {
             abandoned(result);
         }
     });
-    rx.await
-        .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
+    async move {
+        rx.await
+            .map_err(|_| ProviderError::failed(operation, "the provider's task panicked"))?
+    }
 }
 
 /// [`on_broker`] for work whose result may simply be dropped when nobody waits.
-pub(crate) async fn on_broker_only<T: Send + 'static>(
+pub(crate) fn on_broker_only<T: Send + 'static>(
     operation: &'static str,
     work: impl Future<Output = Result<T, ProviderError>> + Send + 'static,
-) -> Result<T, ProviderError> {
-    on_broker(operation, work, drop).await
+) -> impl Future<Output = Result<T, ProviderError>> {
+    on_broker(operation, work, drop)
 }
