@@ -14,6 +14,11 @@
 //! `CREATE DATABASE` + `DROP DATABASE` on this server is measured beside them, since it
 //! dominates `#[sqlx::test]`.
 //!
+//! The exit cost of a growing history is measured beside them: 5 token tests of that
+//! binary against an empty audit log and against one of 100,000 lines (64 earlier runs),
+//! with the checkpoints the runs before left, and without them (every exit then reads
+//! the whole log, as before checkpoints existed).
+//!
 //! `cargo bench -p tests --bench user_suite -- [--rounds N]`
 //! (needs the PostgreSQL of `.ci/setup-postgres`, and crates.io for sqlx the first time)
 
@@ -216,13 +221,30 @@ fn build(work: &Path, target: &Path, variant: &Variant) -> PathBuf {
 fn run(binary: &Path, work: &Path) -> Duration {
     let jit_dir = work.join("jit-test");
     let _ = std::fs::remove_dir_all(&jit_dir);
+    run_on(binary, work, &jit_dir.join("audit.jsonl"), &[])
+}
+
+/// Runs the tests of `binary` that `filters` name exactly (all for none), in a run of
+/// their own, with the audit log at `log`; its whole-process wall time.
+fn run_on(binary: &Path, work: &Path, log: &Path, filters: &[String]) -> Duration {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run_id = format!(
+        "suite-bench-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut command = Command::new(binary);
+    command.args(["--quiet", "--test-threads", "2"]);
+    if !filters.is_empty() {
+        command.arg("--exact").args(filters);
+    }
     let start = Instant::now();
-    let output = Command::new(binary)
-        .args(["--quiet", "--test-threads", "2"])
+    let output = command
         .current_dir(work)
         .env("DATABASE_URL", URL)
         .env("JIT_TEST_PG_URL", URL)
-        .env("JIT_TEST_AUDIT_LOG", jit_dir.join("audit.jsonl"))
+        .env("JIT_TEST_AUDIT_LOG", log)
+        .env("JIT_TEST_RUN_ID", run_id)
         .output()
         .expect("the test binary runs");
     let elapsed = start.elapsed();
@@ -253,6 +275,55 @@ fn create_drop_database() -> Duration {
     start.elapsed()
 }
 
+/// Lines in the history of the history benchmark: about 64 runs of this workspace's suite.
+const HISTORY_LINES: usize = 100_000;
+/// Tests of the token binary run against the history.
+const HISTORY_TESTS: usize = 5;
+
+/// Writes an audit log of [`HISTORY_LINES`] lines in `dir` as 64 runs of signed test
+/// processes write it, then runs the 5 tests of `binary` against it once, as the first
+/// run after an upgrade does (it reads the whole history and leaves checkpoints).
+fn make_history(dir: &Path, binary: &Path, work: &Path, filters: &[String]) {
+    use jit_test::audit::{AuditLog, Event, EventKind};
+    let _ = std::fs::remove_dir_all(dir);
+    let log_path = dir.join("audit.jsonl");
+    // A lifecycle is 5 lines: granted + seal, revoked + proven dead + seal.
+    let lifecycles = HISTORY_LINES / 5;
+    for run in 0..64 {
+        let log = AuditLog::signed(&log_path).unwrap();
+        let run_id = format!("history-{run}");
+        for i in (run * lifecycles / 64)..((run + 1) * lifecycles / 64) {
+            let event = |kind| {
+                Event::new(&run_id, "token", kind)
+                    .with_test(&format!("suite::test_{}", i % 40))
+                    .with_lease(&format!("lease-{i}"))
+                    .with_principal(&format!("jit_{i}"))
+            };
+            let granted = EventKind::Granted {
+                permissions: vec!["token:read:suite".into()],
+                expires_at: 1_800_000_000,
+            };
+            let proof = EventKind::ProvenDead {
+                refusal: "unknown token".into(),
+            };
+            log.append(&[event(granted)]).unwrap();
+            log.append(&[event(EventKind::Revoked), event(proof)])
+                .unwrap();
+        }
+    }
+    run_on(binary, work, &log_path, filters);
+}
+
+/// Copies the files of `from` into `to`, replacing what `to` had.
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
 fn percentile(times: &mut [Duration], p: f64) -> f64 {
     times.sort();
     let index = ((times.len() - 1) as f64 * p).round() as usize;
@@ -275,6 +346,14 @@ fn main() {
             build(&work, &target, v)
         })
         .collect();
+    let token = &binaries[3];
+    let five: Vec<String> = (0..HISTORY_TESTS).map(|i| format!("test_{i}")).collect();
+    eprintln!("writing a history of {HISTORY_LINES} lines ...");
+    let history = work.join("history");
+    make_history(&history, token, &work, &five);
+    let (empty_log, history_log) = (work.join("jit-empty"), work.join("jit-history"));
+    // Empty log, the history with its checkpoints, the history without them.
+    let mut exits = [Vec::new(), Vec::new(), Vec::new()];
     let mut times = vec![Vec::new(); variants.len()];
     let mut databases = Vec::new();
     for round in 0..rounds {
@@ -283,6 +362,15 @@ fn main() {
             times.push(run(binary, &work));
         }
         databases.push(create_drop_database());
+        let _ = std::fs::remove_dir_all(&empty_log);
+        let log = empty_log.join("audit.jsonl");
+        exits[0].push(run_on(token, &work, &log, &five));
+        copy_dir(&history, &history_log);
+        let log = history_log.join("audit.jsonl");
+        exits[1].push(run_on(token, &work, &log, &five));
+        copy_dir(&history, &history_log);
+        std::fs::remove_file(history_log.join("audit.jsonl.checkpoints")).unwrap();
+        exits[2].push(run_on(token, &work, &log, &five));
     }
     let mut medians = Vec::new();
     println!("{TESTS} tests per binary, {rounds} rounds, whole-process wall time:\n");
@@ -304,7 +392,27 @@ fn main() {
     let [jit_pg, sqlx_pg, plain_pg, jit_token, plain_token] = medians[..] else {
         unreachable!("five variants")
     };
+    println!(
+        "\n{HISTORY_TESTS} token tests, whole-process wall time, by audit log:\n\n\
+         | audit log | median s | p90 s |\n|---|---:|---:|"
+    );
+    let names = [
+        "empty",
+        "100,000 lines, with checkpoints",
+        "100,000 lines, no checkpoint (reads it all)",
+    ];
+    let mut exit_medians = Vec::new();
+    for (name, times) in names.iter().zip(&mut exits) {
+        let median = percentile(times, 0.5);
+        println!("| {name} | {median:.3} | {:.3} |", percentile(times, 0.9));
+        exit_medians.push(median);
+    }
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    println!(
+        "\nhistory / empty: {:.2}x (goal: at most 1.5x) -> {}",
+        exit_medians[1] / exit_medians[0],
+        verdict(exit_medians[1] <= 1.5 * exit_medians[0])
+    );
     println!(
         "\njit_pg / plain_pg: {:.2}x (goal: at most 3x) -> {}",
         jit_pg / plain_pg,

@@ -24,6 +24,8 @@ fn broker(sink: Arc<dyn Sink>) -> Broker {
         let plain = Arc::new(AuditLog::new(dir.path().join("audit.jsonl")));
         let broker = Broker::new(Config::global().clone()).with_sink(plain);
         let rt = runtime();
+        // The scope's table must exist, whichever test binary ran first.
+        rt.block_on(pg_admin());
         let lease = rt
             .block_on(broker.acquire(&pg_provider(), ask("fail_closed::first")))
             .unwrap();

@@ -3,6 +3,7 @@
 //! ```text
 //! jit-test verify [AUDIT_LOG]    check the hash chain and that every grant was revoked and proven dead
 //! jit-test report [RUN_ID]       write target/jit-test/report.{json,md,html} for a run (default: the latest)
+//! jit-test prune --keep N        remove all runs but the last N from the audit log; the rest still verifies
 //! ```
 //!
 //! The audit log defaults to the configured one (`target/jit-test/audit.jsonl`).
@@ -23,20 +24,49 @@ fn main() -> ExitCode {
         ["verify", path] => verify(PathBuf::from(path)),
         ["report"] => report(default_log(), None),
         ["report", run] => report(default_log(), Some(run.to_string())),
-        _ => {
-            eprintln!("usage: jit-test verify [AUDIT_LOG] | jit-test report [RUN_ID]");
-            ExitCode::from(2)
+        ["prune", "--keep", keep] => match keep.parse() {
+            Ok(keep) => prune(default_log(), keep),
+            Err(_) => usage(),
+        },
+        _ => usage(),
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: jit-test verify [AUDIT_LOG] | jit-test report [RUN_ID] | jit-test prune --keep N"
+    );
+    ExitCode::from(2)
+}
+
+fn prune(log: PathBuf, keep: usize) -> ExitCode {
+    match jit_test::audit::prune(&log, keep) {
+        Ok(pruned) if pruned.runs.is_empty() => {
+            println!(
+                "audit log {}: nothing to prune (it holds no more runs than the {keep} to keep)",
+                log.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(pruned) => {
+            println!(
+                "audit log {}: removed {} runs ({} lines, {} bytes); the rest verifies from its first line",
+                log.display(),
+                pruned.runs.len(),
+                pruned.lines,
+                pruned.bytes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("jit-test: {e}");
+            ExitCode::FAILURE
         }
     }
 }
 
 fn report(log: PathBuf, run: Option<String>) -> ExitCode {
-    let latest = || {
-        let text = std::fs::read_to_string(&log).ok()?;
-        let last: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
-        last["run"].as_str().map(str::to_owned)
-    };
-    let run = run.or_else(latest);
+    let run = run.or_else(|| jit_test::audit::latest_run(&log));
     match jit_test::report::build(&log, run.as_deref()) {
         Ok(mut report) => {
             eprint!("{}", jit_test::summary::present(&mut report));

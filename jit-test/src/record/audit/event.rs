@@ -122,6 +122,14 @@ pub enum EventKind {
         /// The file they were copied to.
         kept: String,
     },
+    /// `jit-test prune` removed the lines before this one, the first of the log; the
+    /// chain goes on from this line's `prev`, the hash of the last line removed.
+    Pruned {
+        /// How many lines were removed.
+        lines: u64,
+        /// How many runs they held.
+        runs: u64,
+    },
 }
 
 fn listed(permissions: &[Permission]) -> Vec<String> {

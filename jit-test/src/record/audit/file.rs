@@ -1,5 +1,6 @@
 //! The audit log file: appends under an exclusive file lock, so any number of test
-//! processes can share one log without interleaving or losing lines.
+//! processes can share one log without interleaving or losing lines. Before a run's
+//! first line, the writer notes where it begins in the [run index](super::runs).
 //!
 //! A crash mid-append can leave the file ending in an incomplete line. The next writer
 //! finds it, copies those bytes beside the log (`audit.jsonl.torn-<offset>-<millis>`),
@@ -15,11 +16,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::event::{Event, EventKind};
 use super::key::{Authentication, HmacKey, Signer};
 use super::line::{self, GENESIS};
+use super::runs;
 
 struct Tail {
     file: File,
     /// File length after our last append and the hash of its last line.
     known: Option<(u64, String)>,
+    /// The runs this writer noted in the run index.
+    noted: Vec<String>,
 }
 
 /// An audit log file, shared safely by threads and processes.
@@ -159,7 +163,11 @@ impl AuditLog {
                 .append(true)
                 .create(true)
                 .open(&self.path)?;
-            *guard = Some(Tail { file, known: None });
+            *guard = Some(Tail {
+                file,
+                known: None,
+                noted: Vec::new(),
+            });
         }
         let tail = guard.as_mut().expect("opened above");
         tail.file.lock()?;
@@ -183,6 +191,10 @@ impl AuditLog {
             },
         };
         for event in events {
+            if !tail.noted.contains(&event.run) {
+                runs::note(&self.path, &event.run, len)?;
+                tail.noted.push(event.run.clone());
+            }
             prev = line::encode(&prev, event, &self.auth, &mut out)?;
         }
         if let (Authentication::Signed(signer), Some(first)) = (&self.auth, events.first()) {

@@ -9,14 +9,20 @@
 //! file by default.
 //!
 //! [`verify`] checks a log and returns typed [`Problem`]s; [`read`] also returns its
-//! events, for the [report](crate::report).
+//! events, for the [report](crate::report). [`read_run`] reads one run at the cost of
+//! that run, from a checkpoint that a reader before it left beside the log; [`prune`]
+//! removes old runs so that the rest still verifies.
 
+mod checkpoint;
 mod event;
 mod file;
 mod key;
 mod legacy;
 mod line;
 mod problem;
+mod prune;
+mod run;
+mod runs;
 mod sink;
 mod verify;
 
@@ -24,5 +30,8 @@ pub use event::{Event, EventKind, FORMAT};
 pub use file::AuditLog;
 pub use key::{HmacKey, KEY_FILE_VAR, KEY_VAR};
 pub use problem::{Finding, Problem, ProblemKind};
+pub use prune::{Pruned, prune};
+pub use run::read_run;
+pub use runs::latest as latest_run;
 pub use sink::{FailingSink, Sink};
 pub use verify::{Contents, Verification, read, read_from, verify};

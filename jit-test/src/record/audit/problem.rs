@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The kind of a problem, worst first: the order in which the report lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -30,7 +30,7 @@ pub enum ProblemKind {
 }
 
 /// One thing [`verify`](super::verify) found wrong, at a line of the log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The line (1-based) it was found at; for a lease, the line of its grant.
     pub line: usize,
@@ -40,7 +40,7 @@ pub struct Problem {
 }
 
 /// What [`verify`](super::verify) can find.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "finding", rename_all = "snake_case")]
 pub enum Finding {
     /// The line does not end in `,"hash":"<64 hex digits>"}`.

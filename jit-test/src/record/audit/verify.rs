@@ -6,13 +6,15 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use super::event::{Event, EventKind};
 use super::key::{HmacKey, head_signed, signer_id, unhex};
 use super::line::{GENESIS, Read, Sealed};
 use super::problem::{Finding, Problem, ProblemKind};
 
 /// What [`verify`] found.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Verification {
     /// Lines read.
     pub lines: usize,
@@ -46,7 +48,7 @@ pub struct Contents {
     pub verification: Verification,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct LeaseTrail {
     test: String,
     principal: String,
@@ -56,6 +58,7 @@ struct LeaseTrail {
 }
 
 /// A signer's last seal: its line, the head it signed, its public key and signature.
+#[derive(Clone, Serialize, Deserialize)]
 struct Seal {
     line: usize,
     head: String,
@@ -63,9 +66,10 @@ struct Seal {
     signature: String,
 }
 
-/// Follows the chain, its authentication and the leases, one line at a time.
-struct Checker<'k> {
-    key: Option<&'k HmacKey>,
+/// What the [`Checker`] knows after some lines: enough to go on from there as if it had
+/// read them again. A [checkpoint](super::checkpoint) keeps it.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct State {
     report: Verification,
     prev: String,
     leases: BTreeMap<String, LeaseTrail>,
@@ -78,10 +82,9 @@ struct Checker<'k> {
     seals: BTreeMap<String, Seal>,
 }
 
-impl<'k> Checker<'k> {
-    fn new(key: Option<&'k HmacKey>) -> Checker<'k> {
-        Checker {
-            key,
+impl Default for State {
+    fn default() -> State {
+        State {
             report: Verification::default(),
             prev: GENESIS.to_owned(),
             leases: BTreeMap::new(),
@@ -92,14 +95,88 @@ impl<'k> Checker<'k> {
             seals: BTreeMap::new(),
         }
     }
+}
+
+impl State {
+    /// The number of lines read so far.
+    pub fn lines(&self) -> usize {
+        self.report.lines
+    }
+
+    /// The hash of the last line read (the genesis hash before the first).
+    pub fn head(&self) -> &str {
+        &self.prev
+    }
+
+    /// What is unresolved so far, if anything: problems found, leases not yet revoked
+    /// and proven dead (nor reaped), lines of a writer not yet sealed, seals that do not
+    /// hold.
+    pub fn unsettled(&self) -> Option<String> {
+        let open = self.compacted();
+        let counts = [
+            (self.report.problems.len(), "problems"),
+            (open.leases.len(), "leases not yet revoked and proven dead"),
+            (self.unsealed.len(), "writers with unsealed lines"),
+            (open.seals.len(), "seals that do not hold"),
+        ];
+        let unsettled: Vec<String> = counts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        (!unsettled.is_empty()).then(|| unsettled.join(", "))
+    }
+
+    /// The same state without what can no longer lead to a problem: leases revoked and
+    /// proven dead, or reaped, and seals whose signature holds (a signer's later seal
+    /// covers everything its earlier ones did).
+    pub fn compacted(&self) -> State {
+        let mut state = self.clone();
+        let reaped = &state.reaped;
+        state
+            .leases
+            .retain(|_, t| !(reaped.contains(&t.principal) || t.revoked && t.proven));
+        state.seals.retain(|signer, seal| !seal.holds(signer));
+        state
+    }
+}
+
+impl Seal {
+    /// Whether it is `signer`'s valid signature of the head it names.
+    fn holds(&self, signer: &str) -> bool {
+        match (unhex(&self.public_key), unhex(&self.signature)) {
+            (Some(public_key), Some(signature)) => {
+                signer_id(&public_key) == signer && head_signed(&public_key, &signature, &self.head)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Follows the chain, its authentication and the leases, one line at a time.
+pub(super) struct Checker<'k> {
+    key: Option<&'k HmacKey>,
+    state: State,
+}
+
+impl<'k> Checker<'k> {
+    /// A checker of a log from its first line.
+    pub fn new(key: Option<&'k HmacKey>) -> Checker<'k> {
+        Checker::resume(key, State::default())
+    }
+
+    /// A checker that goes on from `state`.
+    pub fn resume(key: Option<&'k HmacKey>, state: State) -> Checker<'k> {
+        Checker { key, state }
+    }
 
     fn problem(&mut self, line: usize, finding: Finding) {
-        self.report.problems.push(Problem { line, finding });
+        self.state.report.problems.push(Problem { line, finding });
     }
 
     /// Checks line `number` (without its newline) and returns its event, if readable.
     fn line(&mut self, number: usize, line: &[u8]) -> Option<Event> {
-        self.report.lines = number;
+        self.state.report.lines = number;
         let sealed = match Sealed::open(line) {
             Ok(sealed) => sealed,
             Err(finding) => {
@@ -115,10 +192,19 @@ impl<'k> Checker<'k> {
             }
         };
         self.authenticate(number, &sealed, &read);
-        if read.prev != self.prev {
+        // A pruned log begins with a line that says so; the chain goes on from its `prev`.
+        let anchor = number == 1 && matches!(read.event.kind, EventKind::Pruned { .. });
+        if anchor && self.key.is_some() && read.key.is_none() {
+            self.problem(number, Finding::Unauthenticated);
+        }
+        if read.prev != self.state.prev && !anchor {
             self.problem(number, Finding::ChainBroken);
         }
-        self.prev = sealed.hash;
+        self.state.prev = if anchor {
+            read.prev.clone()
+        } else {
+            sealed.hash
+        };
         self.follow(number, &read.event);
         Some(read.event)
     }
@@ -130,7 +216,7 @@ impl<'k> Checker<'k> {
             match self.key.filter(|k| k.id() == key) {
                 Some(mac_key) => Some(mac_key),
                 None => {
-                    if self.unknown_keys.insert(key.to_owned()) {
+                    if self.state.unknown_keys.insert(key.to_owned()) {
                         let key = key.to_owned();
                         self.problem(number, Finding::UnknownKey { key });
                     }
@@ -144,12 +230,12 @@ impl<'k> Checker<'k> {
             self.problem(number, Finding::HashMismatch);
         }
         if key.is_empty() {
-            if self.authenticated {
+            if self.state.authenticated {
                 self.problem(number, Finding::Unauthenticated);
             }
             return;
         }
-        self.authenticated = true;
+        self.state.authenticated = true;
         if !key.starts_with("ed25519:") {
             return;
         }
@@ -158,16 +244,22 @@ impl<'k> Checker<'k> {
                 public_key,
                 signature,
             } => {
-                self.unsealed.remove(key);
+                self.state.unsealed.remove(key);
                 let seal = Seal {
                     line: number,
                     head: read.prev.clone(),
                     public_key: public_key.clone(),
                     signature: signature.clone(),
                 };
-                self.seals.insert(key.to_owned(), seal);
+                self.state.seals.insert(key.to_owned(), seal);
             }
-            _ => self.unsealed.entry(key.to_owned()).or_insert((number, 0)).1 += 1,
+            _ => {
+                self.state
+                    .unsealed
+                    .entry(key.to_owned())
+                    .or_insert((number, 0))
+                    .1 += 1
+            }
         }
     }
 
@@ -176,18 +268,20 @@ impl<'k> Checker<'k> {
         let principal = event.principal.clone().unwrap_or_default();
         match event.kind {
             EventKind::Granted { .. } => {
-                self.report.leases += 1;
+                self.state.report.leases += 1;
                 let trail = LeaseTrail {
                     test: event.test.clone(),
                     principal,
                     line: number,
                     ..LeaseTrail::default()
                 };
-                self.leases.insert(lease_id, trail);
+                self.state.leases.insert(lease_id, trail);
             }
-            EventKind::Revoked => self.leases.entry(lease_id).or_default().revoked = true,
-            EventKind::ProvenDead { .. } => self.leases.entry(lease_id).or_default().proven = true,
-            EventKind::Reaped => self.reaped.push(principal),
+            EventKind::Revoked => self.state.leases.entry(lease_id).or_default().revoked = true,
+            EventKind::ProvenDead { .. } => {
+                self.state.leases.entry(lease_id).or_default().proven = true
+            }
+            EventKind::Reaped => self.state.reaped.push(principal),
             EventKind::TornTail {
                 offset,
                 bytes,
@@ -211,26 +305,20 @@ impl<'k> Checker<'k> {
         }
     }
 
-    fn finish(mut self) -> Verification {
-        for (signer, (line, lines)) in std::mem::take(&mut self.unsealed) {
+    /// Everything found, once every line was read.
+    pub fn finish(mut self) -> Verification {
+        for (signer, (line, lines)) in std::mem::take(&mut self.state.unsealed) {
             self.problem(line, Finding::Unsigned { signer, lines });
         }
         // A signer's last seal signs the head after everything before it: checking it
         // checks the signer's earlier seals too.
-        for (signer, seal) in std::mem::take(&mut self.seals) {
-            let signed = match (unhex(&seal.public_key), unhex(&seal.signature)) {
-                (Some(public_key), Some(signature)) => {
-                    signer_id(&public_key) == signer
-                        && head_signed(&public_key, &signature, &seal.head)
-                }
-                _ => false,
-            };
-            if !signed {
+        for (signer, seal) in std::mem::take(&mut self.state.seals) {
+            if !seal.holds(&signer) {
                 self.problem(seal.line, Finding::BadSignature { signer });
             }
         }
-        for trail in std::mem::take(&mut self.leases).into_values() {
-            let was_reaped = self.reaped.contains(&trail.principal);
+        for trail in std::mem::take(&mut self.state.leases).into_values() {
+            let was_reaped = self.state.reaped.contains(&trail.principal);
             let (test, principal) = (trail.test, trail.principal);
             if !(trail.revoked || was_reaped) {
                 self.problem(trail.line, Finding::NeverRevoked { test, principal });
@@ -238,35 +326,68 @@ impl<'k> Checker<'k> {
                 self.problem(trail.line, Finding::NeverProven { test, principal });
             }
         }
-        self.report
+        self.state.report
     }
 }
 
-/// Reads every line of `reader`, checking the chain, its keys and seals (HMAC lines
-/// under `key`), and the leases.
-pub fn read_from(mut reader: impl BufRead, key: Option<&HmacKey>) -> io::Result<Contents> {
-    let mut checker = Checker::new(key);
+/// What [`scan`] read.
+pub(super) struct Scan {
+    /// The events of the lines it could read.
+    pub events: Vec<Event>,
+    /// The state before the line that begins at the offset it was asked about, if any does.
+    pub before: Option<State>,
+    /// Where the last complete line ends, and the state there: none when the lines end
+    /// in an incomplete one.
+    pub end: Option<(u64, State)>,
+}
+
+/// Reads the lines of `reader`, which begins at byte `offset` of the log, into
+/// `checker`, keeping the state before the line that begins at `keep_before`.
+pub(super) fn scan(
+    mut reader: impl BufRead,
+    checker: &mut Checker,
+    mut offset: u64,
+    keep_before: Option<u64>,
+) -> io::Result<Scan> {
     let mut events = Vec::new();
+    let mut before = None;
+    let mut complete = true;
     let mut line = Vec::with_capacity(512);
-    let (mut number, mut offset) = (0, 0u64);
     loop {
+        if keep_before == Some(offset) {
+            before = Some(checker.state.clone());
+        }
         line.clear();
         let read = reader.read_until(b'\n', &mut line)?;
         if read == 0 {
             break;
         }
-        number += 1;
+        let number = checker.state.report.lines + 1;
         match line.strip_suffix(b"\n") {
             Some(text) => events.extend(checker.line(number, text)),
             None => {
-                checker.report.lines = number;
+                complete = false;
+                checker.state.report.lines = number;
                 checker.problem(number, Finding::Unterminated { offset });
             }
         }
         offset += read as u64;
     }
-    Ok(Contents {
+    let end = complete.then(|| (offset, checker.state.clone()));
+    Ok(Scan {
         events,
+        before,
+        end,
+    })
+}
+
+/// Reads every line of `reader`, checking the chain, its keys and seals (HMAC lines
+/// under `key`), and the leases.
+pub fn read_from(reader: impl BufRead, key: Option<&HmacKey>) -> io::Result<Contents> {
+    let mut checker = Checker::new(key);
+    let scan = scan(reader, &mut checker, 0, None)?;
+    Ok(Contents {
+        events: scan.events,
         verification: checker.finish(),
     })
 }

@@ -220,7 +220,7 @@ impl Builder {
                 lease.proof = Some(refusal.clone());
             }
             EventKind::LeakDetected => self.lease(event).leaked = true,
-            EventKind::Sealed { .. } => {}
+            EventKind::Sealed { .. } | EventKind::Pruned { .. } => {}
             EventKind::TornTail {
                 offset,
                 bytes,
@@ -333,22 +333,27 @@ fn finish_test(test: &mut TestReport) {
 }
 
 /// Reads the audit log at `log` and assembles the report of run `run_id`, or of every run
-/// in the file when `None`. The hash chain is verified over the whole file.
+/// in the file when `None`. The hash chain is verified over the whole file; for one run,
+/// from the checkpoint nearest before it ([`audit::read_run`]), which finds the same.
 ///
 /// Lines that cannot be read as events are skipped here and reported by the chain
 /// verification. Fails only when the file cannot be read.
 pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
+    let contents = match run_id {
+        Some(run) => audit::read_run(log, run),
+        None => audit::read(log),
+    };
     let audit::Contents {
         events,
         verification,
-    } = audit::read(log).map_err(|e| {
+    } = contents.map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot read the audit log {}: {e}", log.display()),
         )
     })?;
 
-    // A lease of this run may be reaped by a later run: look at the whole file.
+    // A lease of this run may be reaped by a later run: look at every line read.
     let mut reaped: HashMap<String, String> = HashMap::new();
     for event in events.iter().filter(|e| e.kind == EventKind::Reaped) {
         if let Some(principal) = &event.principal {
