@@ -22,6 +22,13 @@ pub struct Event {
     pub run: String,
     /// The process that wrote it.
     pub pid: u32,
+    /// The machine it ran on (empty in lines written before events named it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// The shard of the run it belongs to, `k/N`, when the run is split over machines
+    /// ([`config::shard`](crate::config::shard)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// The test, if any (the reaper has none).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub test: String,
@@ -148,12 +155,15 @@ impl EventKind {
 }
 
 impl Event {
-    /// A new event of `kind` for `scheme`, stamped now, in this process and run.
+    /// A new event of `kind` for `scheme`, stamped now, in this process, host, shard and
+    /// run.
     pub fn new(run: &str, scheme: &str, kind: EventKind) -> Event {
         Event {
             ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             run: run.to_owned(),
             pid: std::process::id(),
+            host: crate::config::hostname(),
+            shard: crate::config::shard(),
             test: String::new(),
             scheme: scheme.to_owned(),
             lease: None,

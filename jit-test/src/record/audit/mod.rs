@@ -10,14 +10,20 @@
 //!
 //! [`verify`] checks a log and returns typed [`Problem`]s; [`read`] also returns its
 //! events, for the [report](crate::report).
+//!
+//! With the feature `postgres-audit`, `audit_log = "postgres://…"` sends the events to a
+//! PostgreSQL table instead (`postgres`), for a run split over many machines.
 
 mod event;
 mod file;
 mod key;
 mod legacy;
 mod line;
+#[cfg(feature = "postgres-audit")]
+pub mod postgres;
 mod problem;
 mod sink;
+mod table;
 mod verify;
 
 pub use event::{Event, EventKind, FORMAT};
@@ -25,4 +31,5 @@ pub use file::AuditLog;
 pub use key::{HmacKey, KEY_FILE_VAR, KEY_VAR};
 pub use problem::{Finding, Problem, ProblemKind};
 pub use sink::{FailingSink, Sink};
+pub use table::read_table;
 pub use verify::{Contents, Verification, read, read_from, verify};

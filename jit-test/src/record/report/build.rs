@@ -338,15 +338,23 @@ fn finish_test(test: &mut TestReport) {
 /// Lines that cannot be read as events are skipped here and reported by the chain
 /// verification. Fails only when the file cannot be read.
 pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
-    let audit::Contents {
-        events,
-        verification,
-    } = audit::read(log).map_err(|e| {
+    let contents = audit::read(log).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot read the audit log {}: {e}", log.display()),
         )
     })?;
+    Ok(build_from(&log.display().to_string(), contents, run_id))
+}
+
+/// Assembles the report of run `run_id` (every run for `None`) from `contents` read
+/// from `log` (a file, or another source such as the PostgreSQL sink's
+/// [`audit::read_table`](crate::audit::read_table)).
+pub fn build_from(log: &str, contents: audit::Contents, run_id: Option<&str>) -> RunReport {
+    let audit::Contents {
+        events,
+        verification,
+    } = contents;
 
     // A lease of this run may be reaped by a later run: look at the whole file.
     let mut reaped: HashMap<String, String> = HashMap::new();
@@ -391,9 +399,9 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
     }
 
     let intact = verification.chain_intact();
-    Ok(RunReport {
+    RunReport {
         generated_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        log: log.display().to_string(),
+        log: log.to_owned(),
         run: run_id.map(str::to_owned),
         runs,
         events: selected,
@@ -412,5 +420,5 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
             intact,
         },
         html: None,
-    })
+    }
 }

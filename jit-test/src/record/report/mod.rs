@@ -36,7 +36,7 @@ mod text;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use build::build;
+pub use build::{build, build_from};
 pub use model::*;
 pub use text::format_millis;
 

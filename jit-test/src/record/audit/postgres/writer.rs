@@ -1,0 +1,299 @@
+//! [`PgSink`]: a writer's chain, appended by a thread of its own.
+
+use std::io;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Statement};
+
+use super::super::event::Event;
+use super::super::key::Authentication;
+use super::super::line::{self, GENESIS};
+use super::super::sink::Sink;
+use super::{ATTEMPT_TIMEOUT, ATTEMPTS, connect, describe, invalid, redact, schema, settings};
+
+/// How long a caller waits for its append: every try, the pauses between them, a margin.
+const WAIT: Duration =
+    Duration::from_millis(ATTEMPT_TIMEOUT.as_millis() as u64 * ATTEMPTS as u64 + 1_500);
+
+const INSERT: &str = "INSERT INTO jit_audit.events (run, writer, seq, hash, line) \
+                      SELECT $1, $2, s, h, l FROM unnest($3::int8[], $4::text[], $5::text[]) AS t(s, h, l)";
+
+/// One append asked of the writer's thread, and where its result goes.
+struct Job {
+    events: Vec<Event>,
+    done: mpsc::SyncSender<io::Result<()>>,
+}
+
+/// An audit sink writing one hash chain per process into the PostgreSQL table at a URL
+/// (see [the module](super)). Appends go through a thread of its own: calling
+/// [`Sink::append`] from inside a Tokio runtime is fine.
+pub struct PgSink {
+    location: String,
+    run: String,
+    writer: String,
+    public_key: Option<String>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl PgSink {
+    /// The sink the broker writes for run `run` at `url`: keyed when `JIT_TEST_AUDIT_KEY`
+    /// or `JIT_TEST_AUDIT_KEY_FILE` (outside `target`) gives a key, signed otherwise.
+    /// Connects on the first append.
+    pub fn from_env(url: &str, run: &str, target: &Path) -> io::Result<PgSink> {
+        PgSink::with(url, run, Authentication::from_env(target)?)
+    }
+
+    /// A sink whose lines are plain SHA-256, for tools and tests.
+    pub fn plain(url: &str, run: &str) -> io::Result<PgSink> {
+        PgSink::with(url, run, Authentication::Plain)
+    }
+
+    fn with(url: &str, run: &str, auth: Authentication) -> io::Result<PgSink> {
+        settings(url)?;
+        let writer = format!(
+            "{}/{}/{}",
+            crate::config::hostname(),
+            std::process::id(),
+            crate::random::hex(4)
+        );
+        let public_key = match &auth {
+            Authentication::Signed(signer) => Some(signer.public_hex().to_owned()),
+            _ => None,
+        };
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let mut chain = Chain {
+            url: url.to_owned(),
+            run: run.to_owned(),
+            writer: writer.clone(),
+            auth,
+            connection: None,
+            seq: 0,
+            head: GENESIS.to_owned(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("jit-test-audit".to_owned())
+            .spawn(move || {
+                for job in queue {
+                    let result = runtime.block_on(chain.append(&job.events));
+                    let _ = job.done.send(result);
+                }
+            })?;
+        Ok(PgSink {
+            location: redact(url),
+            run: run.to_owned(),
+            writer,
+            public_key,
+            jobs,
+        })
+    }
+
+    /// This process's writer id: `<host>/<pid>/<random>`.
+    pub fn writer(&self) -> &str {
+        &self.writer
+    }
+
+    /// The public key (hex) that seals this writer's appends, when it signs them.
+    pub fn public_key(&self) -> Option<&str> {
+        self.public_key.as_deref()
+    }
+}
+
+impl Sink for PgSink {
+    fn append(&self, events: &[Event]) -> io::Result<()> {
+        if let Some(other) = events.iter().find(|e| e.run != self.run) {
+            return Err(invalid(format!(
+                "an event of run {} given to the audit sink of run {}",
+                other.run, self.run
+            )));
+        }
+        let (done, result) = mpsc::sync_channel(1);
+        let job = Job {
+            events: events.to_vec(),
+            done,
+        };
+        self.jobs
+            .send(job)
+            .map_err(|_| io::Error::other("the audit writer's thread has ended"))?;
+        result.recv_timeout(WAIT).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no answer from the audit table at {} within {WAIT:?}",
+                    self.location
+                ),
+            )
+        })?
+    }
+
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+}
+
+/// A connection with its prepared insert.
+struct Connection {
+    client: Client,
+    insert: Statement,
+}
+
+/// One row about to be inserted.
+struct Row {
+    seq: i64,
+    hash: String,
+    line: String,
+}
+
+/// What one try did.
+enum Tried {
+    Landed,
+    /// Worth trying again (the connection is dropped first).
+    Transient(String),
+    /// Trying again cannot help.
+    Failed(String),
+}
+
+/// The writer's chain: where it stands, and its connection.
+struct Chain {
+    url: String,
+    run: String,
+    writer: String,
+    auth: Authentication,
+    connection: Option<Connection>,
+    /// The last row written and its hash.
+    seq: i64,
+    head: String,
+}
+
+impl Chain {
+    async fn append(&mut self, events: &[Event]) -> io::Result<()> {
+        let rows = self.encode(events)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        let mut error = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << (2 * attempt))).await;
+            }
+            let tried = tokio::time::timeout(ATTEMPT_TIMEOUT, self.attempt(&rows, attempt > 0))
+                .await
+                .unwrap_or_else(|_| {
+                    Tried::Transient(format!("no answer within {ATTEMPT_TIMEOUT:?}"))
+                });
+            match tried {
+                Tried::Landed => {
+                    self.seq = last.seq;
+                    self.head.clone_from(&last.hash);
+                    return Ok(());
+                }
+                Tried::Transient(e) => {
+                    self.connection = None;
+                    error = e;
+                }
+                Tried::Failed(e) => {
+                    error = e;
+                    break;
+                }
+            }
+        }
+        Err(io::Error::other(format!(
+            "cannot append to the audit table at {}: {error}; check the server, or set \
+             audit_log (JIT_TEST_AUDIT_LOG)",
+            redact(&self.url)
+        )))
+    }
+
+    /// The rows of `events`, chained from the head.
+    fn encode(&self, events: &[Event]) -> io::Result<Vec<Row>> {
+        let mut out = Vec::with_capacity((events.len() + 1) * 320);
+        line::encode_append(&self.head, events, &self.auth, &mut out)?;
+        let lines = out.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+        lines
+            .zip(self.seq + 1..)
+            .map(|(text, seq)| {
+                let hash = line::tail_hash(text).unwrap_or_default().to_owned();
+                let line = String::from_utf8(text.to_vec()).map_err(io::Error::other)?;
+                Ok(Row { seq, hash, line })
+            })
+            .collect()
+    }
+
+    /// Inserts `rows`; when `retry`, first looks whether an earlier try landed them.
+    async fn attempt(&mut self, rows: &[Row], retry: bool) -> Tried {
+        if self.connection.is_none() {
+            match self.connect().await {
+                Ok(connection) => self.connection = Some(connection),
+                Err(tried) => return tried,
+            }
+        }
+        let connection = self.connection.as_ref().expect("connected above");
+        let last = rows.last().expect("rows to insert");
+        if retry {
+            let stored = connection
+                .client
+                .query_opt(
+                    "SELECT hash FROM jit_audit.events WHERE run = $1 AND writer = $2 AND seq = $3",
+                    &[&self.run, &self.writer, &last.seq],
+                )
+                .await;
+            match stored {
+                Ok(Some(row)) if row.get::<_, &str>(0) == last.hash => return Tried::Landed,
+                Ok(_) => {}
+                Err(e) => return classify(&e),
+            }
+        }
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let hashes: Vec<&str> = rows.iter().map(|r| r.hash.as_str()).collect();
+        let lines: Vec<&str> = rows.iter().map(|r| r.line.as_str()).collect();
+        match connection
+            .client
+            .execute(
+                &connection.insert,
+                &[&self.run, &self.writer, &seqs, &hashes, &lines],
+            )
+            .await
+        {
+            Ok(_) => Tried::Landed,
+            Err(e) => classify(&e),
+        }
+    }
+
+    async fn connect(&self) -> Result<Connection, Tried> {
+        let client = connect(&self.url)
+            .await
+            .map_err(|e| Tried::Transient(e.to_string()))?;
+        schema::check(&client, &redact(&self.url))
+            .await
+            .map_err(|e| Tried::Failed(e.to_string()))?;
+        let insert = client.prepare(INSERT).await.map_err(|e| classify(&e))?;
+        Ok(Connection { client, insert })
+    }
+}
+
+/// Whether an error is worth another try: a lost connection or a server under strain
+/// is; a refusal (no privilege, a row already there) is not.
+fn classify(e: &tokio_postgres::Error) -> Tried {
+    let Some(db) = e.as_db_error() else {
+        return Tried::Transient(describe(e));
+    };
+    let code = db.code();
+    let transient = ["08", "40", "53", "57"]
+        .iter()
+        .any(|class| code.code().starts_with(class));
+    if code == &SqlState::UNIQUE_VIOLATION {
+        Tried::Failed(format!(
+            "{}: another writer wrote rows under this writer's id",
+            describe(e)
+        ))
+    } else if transient {
+        Tried::Transient(describe(e))
+    } else {
+        Tried::Failed(describe(e))
+    }
+}
