@@ -173,6 +173,27 @@ fn a_lifecycle_lands_in_the_table_and_is_verified_and_reported_from_there() {
     let names: Vec<&str> = report.tests.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["sink::released", "sink::kept"]);
     assert_eq!(report.signing_keys.len(), 1, "one signed writer");
+    assert_eq!(report.hosts.len(), 1);
+    assert_eq!(report.hosts[0].tests, 2);
+    assert_eq!(report.hosts[0].leases, 2);
+    assert_eq!(report.missing_shards(), None);
+    let junit = report.to_junit();
+    let released = &report.tests[0].leases[0];
+    for expected in [
+        "<testcase classname=\"sink\" name=\"released\">".to_owned(),
+        "<property name=\"permission\" value=\"token:read:orders\"/>".to_owned(),
+        format!(
+            "<property name=\"lease.{}\" value=\"{}\"/>",
+            released.id, released.principal
+        ),
+        format!(
+            "<property name=\"lease.{}.status\" value=\"clean\"/>",
+            released.id
+        ),
+        "<failure type=\"unrevoked\" message=\"sink::kept: unrevoked\"/>".to_owned(),
+    ] {
+        assert!(junit.contains(&expected), "{expected} in {junit}");
+    }
     runtime().block_on(kept.release()).unwrap();
     let done = postgres::read_run(&table.writer_url(), &run).unwrap();
     assert!(done.verification.is_ok(), "{:?}", done.verification);

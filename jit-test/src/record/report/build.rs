@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::audit::{self, Event, EventKind, ProblemKind};
 
+use super::hosts::Hosts;
 use super::model::{
     Assertion, BeyondScope, ChainReport, Failure, Flag, Health, LeaseReport, LeaseStatus, Notice,
     Reap, RunReport, SigningKey, Tear, TestReport,
@@ -49,6 +50,8 @@ impl Builder {
             self.tests.push(TestReport {
                 name: event.test.clone(),
                 run: event.run.clone(),
+                host: event.host.clone(),
+                shard: event.shard.clone(),
                 schemes: Vec::new(),
                 permissions: Vec::new(),
                 ttl: None,
@@ -374,6 +377,7 @@ pub fn build_from(log: &str, contents: audit::Contents, run_id: Option<&str>) ->
     let mut first: Option<(u64, &str)> = None;
     let mut last: Option<(u64, &str)> = None;
     let mut selected = 0;
+    let mut hosts = Hosts::default();
     for event in events
         .iter()
         .filter(|e| run_id.is_none_or(|run| e.run == run))
@@ -389,6 +393,7 @@ pub fn build_from(log: &str, contents: audit::Contents, run_id: Option<&str>) ->
             }
         }
         builder.add(event, &mut reaps, &mut tears);
+        hosts.add(event);
     }
     let mut tests = builder.tests;
     for test in &mut tests {
@@ -399,6 +404,7 @@ pub fn build_from(log: &str, contents: audit::Contents, run_id: Option<&str>) ->
     }
 
     let intact = verification.chain_intact();
+    let hosts = hosts.finish(&tests);
     RunReport {
         generated_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         log: log.to_owned(),
@@ -412,6 +418,7 @@ pub fn build_from(log: &str, contents: audit::Contents, run_id: Option<&str>) ->
         tests,
         reaps,
         tears,
+        hosts,
         signing_keys: builder.signing_keys,
         chain: ChainReport {
             lines: verification.lines,

@@ -27,7 +27,9 @@
 //! from it is escaped when written as Markdown or HTML.
 
 mod build;
+mod hosts;
 mod html;
+mod junit;
 mod markdown;
 mod model;
 mod problems;
