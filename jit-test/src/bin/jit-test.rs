@@ -195,6 +195,7 @@ fn report(source: &str, run: Option<String>, junit: Option<PathBuf>) -> ExitCode
         Ok(mut report) => {
             eprint!("{}", jit_test::summary::present(&mut report));
             stale_baseline_entries(&report);
+            unneeded_permissions(&report);
             if let Some(path) = junit {
                 if let Err(e) = std::fs::write(&path, report.to_junit()) {
                     eprintln!("jit-test: cannot write {}: {e}", path.display());
@@ -208,6 +209,24 @@ fn report(source: &str, run: Option<String>, junit: Option<PathBuf>) -> ExitCode
             eprintln!("jit-test: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Lists the permissions the minimizer found unneeded, over every test of the report
+/// (every shard, when it was read from the table).
+fn unneeded_permissions(report: &jit_test::report::RunReport) {
+    let found: Vec<(&str, &[String])> = report
+        .tests
+        .iter()
+        .filter_map(|t| Some((t.name.as_str(), t.minimizer.as_ref()?.unneeded.as_slice())))
+        .filter(|(_, unneeded)| !unneeded.is_empty())
+        .collect();
+    if found.is_empty() {
+        return;
+    }
+    eprintln!("jit-test: the minimizer found permissions tests passed without:");
+    for (test, unneeded) in found {
+        eprintln!("jit-test:   {test}: {}", unneeded.join(", "));
     }
 }
 

@@ -194,6 +194,15 @@ impl Broker {
         }
     }
 
+    /// Records the minimizer's verdict on `test`, so that the run's trail holds it
+    /// wherever the test ran.
+    pub(crate) fn record_minimized(&self, test: &str, verdict: &crate::minimize::Verdict) {
+        let event = self.event(EventKind::minimized(verdict), test, "jit-test");
+        if let Err(e) = self.audit.append(&[event]) {
+            eprintln!("jit-test: cannot record the minimizer's verdict on {test}: {e}");
+        }
+    }
+
     /// Removes leftovers of crashed runs, once per provider type and process.
     async fn reap_once<P: Provider>(&self, provider: &P) {
         if first_reap::<P>()

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use jit_test_scope::Permission;
 
+use crate::minimize::Verdict;
 use crate::provider::unix_seconds;
 
 /// The line format this crate writes (`"v":1`). Lines without `v` were written before
@@ -111,6 +112,19 @@ pub enum EventKind {
         /// The privileges beyond its scope.
         privileges: Vec<String>,
     },
+    /// The minimizer ran the passing test once per permission with it removed
+    /// (`JIT_TEST_MINIMIZE`): recorded so that a run split over machines has every
+    /// test's verdict in one trail.
+    Minimized {
+        /// The permissions the test failed without.
+        needed: Vec<String>,
+        /// The permissions the test passed without.
+        unneeded: Vec<String>,
+        /// How a second run with the full scope failed, when it did (nothing else was
+        /// tried).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_rerunnable: Option<String>,
+    },
     /// The writer named by the line's `key` signed the chain's head, the line before:
     /// every line it wrote so far is covered.
     Sealed {
@@ -142,6 +156,31 @@ impl EventKind {
             permissions: listed(permissions),
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             reason: reason.map(str::to_owned),
+        }
+    }
+
+    /// [`EventKind::Minimized`] for the minimizer's `verdict`.
+    pub fn minimized(verdict: &Verdict) -> Self {
+        match verdict {
+            Verdict::NotRerunnable { error } => EventKind::Minimized {
+                needed: Vec::new(),
+                unneeded: Vec::new(),
+                not_rerunnable: Some(error.clone()),
+            },
+            Verdict::Findings(findings) => {
+                let with = |needed: bool| {
+                    findings
+                        .iter()
+                        .filter(|f| f.needed == needed)
+                        .map(|f| f.permission.clone())
+                        .collect()
+                };
+                EventKind::Minimized {
+                    needed: with(true),
+                    unneeded: with(false),
+                    not_rerunnable: None,
+                }
+            }
         }
     }
 

@@ -10,8 +10,8 @@ use crate::audit::{self, Event, EventKind, ProblemKind};
 
 use super::hosts::Hosts;
 use super::model::{
-    Assertion, BeyondScope, ChainReport, Failure, Flag, Health, LeaseReport, LeaseStatus, Notice,
-    Reap, RunReport, SigningKey, Tear, TestReport,
+    Assertion, BeyondScope, ChainReport, Failure, Flag, Health, LeaseReport, LeaseStatus,
+    MinimizerVerdict, Notice, Reap, RunReport, SigningKey, Tear, TestReport,
 };
 
 fn millis(ts: &str) -> Option<u64> {
@@ -62,6 +62,7 @@ impl Builder {
                 approvals_denied: Vec::new(),
                 grant_failures: Vec::new(),
                 beyond_scope: Vec::new(),
+                minimizer: None,
                 flags: Vec::new(),
                 health: Health::Ok,
             });
@@ -249,6 +250,17 @@ impl Builder {
                     ms: millis(&event.ts),
                     scheme: event.scheme.clone(),
                     expression: expression.clone(),
+                });
+            }
+            EventKind::Minimized {
+                needed,
+                unneeded,
+                not_rerunnable,
+            } => {
+                self.test(event).minimizer = Some(MinimizerVerdict {
+                    needed: needed.clone(),
+                    unneeded: unneeded.clone(),
+                    not_rerunnable: not_rerunnable.clone(),
                 });
             }
             EventKind::BeyondScope { privileges } => {

@@ -1,6 +1,7 @@
 //! The report as JUnit XML (`jit-test report --junit <file>`), for CI systems that show
-//! test results: one `testcase` per test, its host, permissions and leases as
-//! properties, and a `failure` for each problem.
+//! test results: one `testcase` per test, its host, permissions, leases and the
+//! permissions the minimizer found unneeded as properties, and a `failure` for each
+//! problem.
 
 use std::fmt::Write;
 
@@ -71,6 +72,11 @@ fn testcase(out: &mut String, test: &TestReport) {
         );
         if let Some(held) = lease.held_ms {
             property(out, &format!("{prefix}.held_ms"), &held.to_string());
+        }
+    }
+    if let Some(verdict) = &test.minimizer {
+        for permission in &verdict.unneeded {
+            property(out, "unneeded", permission);
         }
     }
     out.push_str("      </properties>\n");

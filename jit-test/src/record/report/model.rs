@@ -79,11 +79,24 @@ pub struct TestReport {
     pub grant_failures: Vec<Failure>,
     /// Principals found holding privileges beyond their scope.
     pub beyond_scope: Vec<BeyondScope>,
+    /// The minimizer's verdict (`JIT_TEST_MINIMIZE`), when it ran on this test.
+    pub minimizer: Option<MinimizerVerdict>,
     /// What is notable, problems first (worst first), then notices. Empty when all is
     /// well.
     pub flags: Vec<Flag>,
     /// The worst of it.
     pub health: Health,
+}
+
+/// What the minimizer found for one test, wherever it ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct MinimizerVerdict {
+    /// The permissions the test failed without.
+    pub needed: Vec<String>,
+    /// The permissions the test passed without: candidates to remove from its scope.
+    pub unneeded: Vec<String>,
+    /// How a second run with the full scope failed, when it did.
+    pub not_rerunnable: Option<String>,
 }
 
 /// What one machine of a run did.

@@ -21,6 +21,17 @@ const WAIT: Duration =
 const INSERT: &str = "INSERT INTO jit_audit.events (run, writer, seq, hash, line) \
                       SELECT $1, $2, s, h, l FROM unnest($3::int8[], $4::text[], $5::text[]) AS t(s, h, l)";
 
+/// The most appends written in one INSERT.
+const MAX_BATCH: usize = 64;
+
+/// The same outcome, for each of the appends written together.
+fn clone_result(result: &io::Result<()>) -> io::Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+    }
+}
+
 /// One append asked of the writer's thread, and where its result goes.
 struct Job {
     events: Vec<Event>,
@@ -79,9 +90,16 @@ impl PgSink {
         std::thread::Builder::new()
             .name("jit-test-audit".to_owned())
             .spawn(move || {
-                for job in queue {
-                    let result = runtime.block_on(chain.append(&job.events));
-                    let _ = job.done.send(result);
+                // Appends that queued up meanwhile go in one INSERT (each with its own
+                // seal), so threads of one process do not wait a round trip each.
+                while let Ok(first) = queue.recv() {
+                    let mut jobs = vec![first];
+                    jobs.extend(queue.try_iter().take(MAX_BATCH - 1));
+                    let batch: Vec<&[Event]> = jobs.iter().map(|j| j.events.as_slice()).collect();
+                    let result = runtime.block_on(chain.append(&batch));
+                    for job in jobs {
+                        let _ = job.done.send(clone_result(&result));
+                    }
                 }
             })?;
         Ok(PgSink {
@@ -171,8 +189,10 @@ struct Chain {
 }
 
 impl Chain {
-    async fn append(&mut self, events: &[Event]) -> io::Result<()> {
-        let rows = self.encode(events)?;
+    /// Writes `appends` (each events of its own append, sealed on its own) in one
+    /// INSERT: all of them or none.
+    async fn append(&mut self, appends: &[&[Event]]) -> io::Result<()> {
+        let rows = self.encode(appends)?;
         let Some(last) = rows.last() else {
             return Ok(());
         };
@@ -209,10 +229,13 @@ impl Chain {
         )))
     }
 
-    /// The rows of `events`, chained from the head.
-    fn encode(&self, events: &[Event]) -> io::Result<Vec<Row>> {
-        let mut out = Vec::with_capacity((events.len() + 1) * 320);
-        line::encode_append(&self.head, events, &self.auth, &mut out)?;
+    /// The rows of `appends`, chained from the head.
+    fn encode(&self, appends: &[&[Event]]) -> io::Result<Vec<Row>> {
+        let mut out = Vec::with_capacity(appends.len() * 4 * 320);
+        let mut head = self.head.clone();
+        for events in appends {
+            head = line::encode_append(&head, events, &self.auth, &mut out)?;
+        }
         let lines = out.split(|&b| b == b'\n').filter(|l| !l.is_empty());
         lines
             .zip(self.seq + 1..)
