@@ -2,9 +2,9 @@
 //!
 //! 1. Throughput and per-test cost: 200 tests, each making a lifecycle's three appends
 //!    (request and verdict, grant, revocation and proof: 5 events), signed as the broker
-//!    writes them, in three scenarios: a process per test (a writer and a connection
-//!    each, as under nextest) 50 and 2 at a time, and one process whose 50 concurrent
-//!    tests share its writer (as `cargo test`). Each through the file sink (one shared
+//!    writes them, in four scenarios: a process per test (a writer and a connection
+//!    each, as under nextest) 50 and 2 at a time, and one process whose tests share its
+//!    writer (as `cargo test`) 50 and 2 at a time. Each through the file sink (one shared
 //!    file, locked appends), the PostgreSQL sink, and the floor: the same rows as plain
 //!    INSERTs (a connection per test, or per thread when shared), with no chain, hash,
 //!    signature or hand-over to a thread.
@@ -105,7 +105,7 @@ struct Scenario {
     concurrency: usize,
 }
 
-const SCENARIOS: [Scenario; 3] = [
+const SCENARIOS: [Scenario; 4] = [
     Scenario {
         name: "a process per test (nextest), 50 at a time",
         writer_per_test: true,
@@ -120,6 +120,11 @@ const SCENARIOS: [Scenario; 3] = [
         name: "one process (cargo test), 50 tests at a time",
         writer_per_test: false,
         concurrency: 50,
+    },
+    Scenario {
+        name: "one process (cargo test), 2 tests at a time (its default here)",
+        writer_per_test: false,
+        concurrency: 2,
     },
 ];
 
@@ -189,16 +194,16 @@ fn throughput(table: &AuditTable, scenario: Scenario) -> (Duration, Duration) {
             sink.append(&append).unwrap();
         }
     };
-    // The floor's shared case: a connection per thread, made before the clock starts.
+    // The floor's shared case: a connection per thread, made before the clock starts
+    // (driven by the runtime's own threads meanwhile).
+    let floor_rt = tokio::runtime::Runtime::new().unwrap();
     let clients: Vec<tokio_postgres::Client> = if scenario.writer_per_test {
         Vec::new()
     } else {
-        let rt = tests::runtime();
         (0..scenario.concurrency)
-            .map(|_| rt.block_on(writer_client(&url)))
+            .map(|_| floor_rt.block_on(writer_client(&url)))
             .collect()
     };
-    let floor_rt = tokio::runtime::Runtime::new().unwrap();
     let floor = |i: usize| {
         let writer = format!("floor-{i}");
         if scenario.writer_per_test {
