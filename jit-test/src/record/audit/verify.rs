@@ -275,6 +275,7 @@ pub fn read_from(mut reader: impl BufRead, key: Option<&HmacKey>) -> io::Result<
 /// PostgreSQL sink keeps them) and follows the leases across all of them; `problems`
 /// found before (gaps in a chain) come first. Lines are numbered across the chains in
 /// the order given; the events come back in that order.
+#[cfg(feature = "postgres-audit")]
 pub(super) fn read_chains<'a>(
     chains: impl IntoIterator<Item = Vec<&'a [u8]>>,
     key: Option<&HmacKey>,

@@ -114,7 +114,7 @@ impl RunReport {
             let _ = writeln!(md, "|---|---|---:|---:|---:|---|");
             for host in &self.hosts {
                 let span = match (host.start_ms, host.end_ms) {
-                    (Some(from), Some(to)) => super::format_millis(to.saturating_sub(from)),
+                    (Some(from), Some(to)) => format_millis(to.saturating_sub(from)),
                     _ => "—".to_owned(),
                 };
                 let _ = writeln!(

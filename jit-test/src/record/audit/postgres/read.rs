@@ -5,7 +5,8 @@ use std::io;
 use super::super::key::HmacKey;
 use super::super::problem::{Finding, Problem};
 use super::super::verify::{Contents, read_chains};
-use super::{block_on, connect, describe, redact, schema};
+use super::connection::{block_on, connect, describe, redact};
+use super::schema;
 
 /// Reads every row of run `run` from the audit table at `url` and verifies it: each
 /// writer's chain has no gap and holds together (HMAC lines under the key configured in

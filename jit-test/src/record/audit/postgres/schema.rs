@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{block_on, connect, describe, invalid};
+use super::connection::{block_on, connect, describe, invalid};
 
 /// The schema version this crate writes and reads.
 pub const VERSION: i32 = 1;

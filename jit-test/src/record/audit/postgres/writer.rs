@@ -12,7 +12,8 @@ use super::super::event::Event;
 use super::super::key::Authentication;
 use super::super::line::{self, GENESIS};
 use super::super::sink::Sink;
-use super::{ATTEMPT_TIMEOUT, ATTEMPTS, connect, describe, invalid, redact, schema, settings};
+use super::connection::{ATTEMPT_TIMEOUT, ATTEMPTS, connect, describe, invalid, redact, settings};
+use super::schema;
 
 /// How long a caller waits for its append: every try, the pauses between them, a margin.
 const WAIT: Duration =
