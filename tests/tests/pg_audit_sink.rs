@@ -194,6 +194,13 @@ fn a_lifecycle_lands_in_the_table_and_is_verified_and_reported_from_there() {
     ] {
         assert!(junit.contains(&expected), "{expected} in {junit}");
     }
+    // What a test process prints at its exit: this run's rows of the table.
+    let summary = jit_test::summary::summarize_table(&table.writer_url(), &run);
+    assert!(
+        summary.starts_with("jit-test: 2 tests, 2 leases"),
+        "{summary}"
+    );
+    assert!(summary.contains("sink::kept"), "{summary}");
     runtime().block_on(kept.release()).unwrap();
     let done = postgres::read_run(&table.writer_url(), &run).unwrap();
     assert!(done.verification.is_ok(), "{:?}", done.verification);
