@@ -249,3 +249,34 @@ fn a_password_in_the_url_is_refused_without_showing_it() {
     assert!(err.contains("JIT_TEST_AUDIT_PASSWORD"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn a_writer_goes_on_after_rows_it_did_not_expect_and_verify_reports_them() {
+    let table = AuditTable::create();
+    let run = run_id();
+    let sink = PgSink::plain(&table.writer_url(), &run).unwrap();
+    sink.append(&[reaped(&run, 1)]).unwrap();
+    // A row under this writer's id that it did not write (as an append that landed after
+    // its caller gave up would be, or a forgery by another holder of the role).
+    table
+        .as_writer(&format!(
+            "INSERT INTO jit_audit.events (run, writer, seq, hash, line) \
+             VALUES ('{run}', '{}', 2, 'x', 'not a line')",
+            sink.writer()
+        ))
+        .unwrap();
+    sink.append(&[reaped(&run, 3)]).unwrap();
+    let contents = postgres::read_run(&table.writer_url(), &run).unwrap();
+    assert_eq!(contents.events.len(), 2, "both appends landed");
+    let findings: Vec<(usize, &Finding)> = contents
+        .verification
+        .problems
+        .iter()
+        .map(|p| (p.line, &p.finding))
+        .collect();
+    assert_eq!(
+        findings,
+        [(2, &Finding::Unsealed), (3, &Finding::ChainBroken)],
+        "{findings:?}"
+    );
+}

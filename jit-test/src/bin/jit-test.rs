@@ -76,7 +76,14 @@ fn main() -> ExitCode {
                     eprintln!("jit-test: give the run to verify in the table: --run <id>");
                     ExitCode::from(2)
                 }
-                (false, _) => verify(PathBuf::from(source)),
+                (false, None) => verify(PathBuf::from(source)),
+                (false, Some(_)) => {
+                    eprintln!(
+                        "jit-test: --run reads one run of a PostgreSQL audit table (--sink \
+                         postgres://…, or audit_log); a file is verified whole: jit-test verify {source}"
+                    );
+                    ExitCode::from(2)
+                }
             }
         }
         "report" if args.writer.is_none() => {

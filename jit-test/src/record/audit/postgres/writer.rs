@@ -15,9 +15,14 @@ use super::super::sink::Sink;
 use super::connection::{ATTEMPT_TIMEOUT, ATTEMPTS, connect, describe, invalid, redact, settings};
 use super::schema;
 
-/// How long a caller waits for its append: every try, the pauses between them, a margin.
-const WAIT: Duration =
-    Duration::from_millis(ATTEMPT_TIMEOUT.as_millis() as u64 * ATTEMPTS as u64 + 1_500);
+/// The pauses before the second and third tries, in milliseconds.
+const PAUSES_MS: [u64; ATTEMPTS as usize - 1] = [400, 1_600];
+
+/// How long a caller waits for its append: every try, the pauses between them, and a
+/// second for the hand-over (18 s).
+const WAIT: Duration = Duration::from_millis(
+    ATTEMPT_TIMEOUT.as_millis() as u64 * ATTEMPTS as u64 + PAUSES_MS[0] + PAUSES_MS[1] + 1_000,
+);
 
 const INSERT: &str = "INSERT INTO jit_audit.events (run, writer, seq, hash, line) \
                       SELECT $1, $2, s, h, l FROM unnest($3::int8[], $4::text[], $5::text[]) AS t(s, h, l)";
@@ -173,6 +178,8 @@ enum Tried {
     Landed,
     /// Worth trying again (the connection is dropped first).
     Transient(String),
+    /// Rows under this writer's id are already there: the chain must go on from them.
+    Behind(String),
     /// Trying again cannot help.
     Failed(String),
 }
@@ -193,14 +200,14 @@ impl Chain {
     /// Writes `appends` (each events of its own append, sealed on its own) in one
     /// INSERT: all of them or none.
     async fn append(&mut self, appends: &[&[Event]]) -> io::Result<()> {
-        let rows = self.encode(appends)?;
-        let Some(last) = rows.last() else {
+        let mut rows = self.encode(appends)?;
+        if rows.is_empty() {
             return Ok(());
-        };
+        }
         let mut error = String::new();
         for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100 << (2 * attempt))).await;
+            if let Some(pause) = attempt.checked_sub(1).map(|i| PAUSES_MS[i as usize]) {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
             let tried = tokio::time::timeout(ATTEMPT_TIMEOUT, self.attempt(&rows, attempt > 0))
                 .await
@@ -209,9 +216,19 @@ impl Chain {
                 });
             match tried {
                 Tried::Landed => {
+                    let last = rows.last().expect("rows to insert");
                     self.seq = last.seq;
                     self.head.clone_from(&last.hash);
                     return Ok(());
+                }
+                Tried::Behind(e) => {
+                    // An earlier append landed after its caller gave up on it: the rows
+                    // under this writer's id are its own, so go on from the stored head.
+                    error = e;
+                    if let Some(Ok((seq, head))) = self.stored_head().await {
+                        (self.seq, self.head) = (seq, head);
+                        rows = self.encode(appends)?;
+                    }
                 }
                 Tried::Transient(e) => {
                     self.connection = None;
@@ -228,6 +245,20 @@ impl Chain {
              audit_log (JIT_TEST_AUDIT_LOG)",
             redact(&self.url)
         )))
+    }
+
+    /// The last row this writer stored and its hash, if the connection can say.
+    async fn stored_head(&self) -> Option<Result<(i64, String), tokio_postgres::Error>> {
+        let connection = self.connection.as_ref()?;
+        let row = connection
+            .client
+            .query_one(
+                "SELECT seq, hash FROM jit_audit.events WHERE run = $1 AND writer = $2 \
+                 ORDER BY seq DESC LIMIT 1",
+                &[&self.run, &self.writer],
+            )
+            .await;
+        Some(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// The rows of `appends`, chained from the head.
@@ -311,10 +342,7 @@ fn classify(e: &tokio_postgres::Error) -> Tried {
         .iter()
         .any(|class| code.code().starts_with(class));
     if code == &SqlState::UNIQUE_VIOLATION {
-        Tried::Failed(format!(
-            "{}: another writer wrote rows under this writer's id",
-            describe(e)
-        ))
+        Tried::Behind(describe(e))
     } else if transient {
         Tried::Transient(describe(e))
     } else {
