@@ -280,3 +280,35 @@ fn a_writer_goes_on_after_rows_it_did_not_expect_and_verify_reports_them() {
         "{findings:?}"
     );
 }
+
+#[test]
+fn a_row_another_signer_adds_to_a_writers_chain_is_reported() {
+    let table = AuditTable::create();
+    let run = run_id();
+    let target = std::env::temp_dir();
+    let writer = PgSink::from_env(&table.writer_url(), &run, &target).unwrap();
+    let forger = PgSink::from_env(&table.writer_url(), &run, &target).unwrap();
+    writer.append(&[reaped(&run, 1)]).unwrap();
+    forger.append(&[reaped(&run, 2)]).unwrap();
+    // The forger's first row (its own key), copied to the end of the writer's chain.
+    table
+        .as_writer(&format!(
+            "INSERT INTO jit_audit.events (run, writer, seq, hash, line) \
+             SELECT run, '{}', 3, hash, line FROM jit_audit.events \
+             WHERE run = '{run}' AND writer = '{}' AND seq = 1",
+            writer.writer(),
+            forger.writer()
+        ))
+        .unwrap();
+    let contents = postgres::read_run(&table.writer_url(), &run).unwrap();
+    let foreign: Vec<&str> = contents
+        .verification
+        .problems
+        .iter()
+        .filter_map(|p| match &p.finding {
+            Finding::ForeignRow { writer, .. } => Some(writer.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(foreign, [writer.writer()], "{:?}", contents.verification);
+}

@@ -47,6 +47,14 @@ pub enum Finding {
     Unsealed,
     /// The line's hash does not match its content: it was edited.
     HashMismatch,
+    /// A row of a writer's chain in the PostgreSQL sink names another key than the
+    /// writer's first row: someone else added it.
+    ForeignRow {
+        /// The writer.
+        writer: String,
+        /// The key (or none) the row names.
+        key: String,
+    },
     /// A writer's chain in the PostgreSQL sink skips sequence numbers: rows were removed.
     Gap {
         /// The writer.
@@ -163,6 +171,11 @@ impl fmt::Display for Problem {
         match &self.finding {
             Finding::Unsealed => write!(f, "too short to be an audit record"),
             Finding::HashMismatch => write!(f, "hash does not match its content (edited?)"),
+            Finding::ForeignRow { writer, key } => write!(
+                f,
+                "a row of writer {writer} names key {key}, not the writer's own: someone \
+                 else added it"
+            ),
             Finding::Gap {
                 writer,
                 expected,

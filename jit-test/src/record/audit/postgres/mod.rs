@@ -18,9 +18,10 @@
 //! `INSERT` and `SELECT` only: a writer's `UPDATE`, `DELETE` or `TRUNCATE` is refused by
 //! the server (SQLSTATE 42501), and the primary key refuses a row that would replace
 //! another. What this protects against, and no more: a test process (or anyone holding
-//! the writers' role) cannot change or remove what was written. It can add rows; a row
-//! added to another writer's chain after that writer's last seal is reported unsealed,
-//! and one signed with a key pair of its own is caught only by comparing the keys the
+//! the writers' role) cannot change or remove what was written. It can add rows: a row
+//! added to another writer's chain is reported (it names another key than the writer's
+//! first row, or follows the writer's last seal unsealed); rows under a writer id of its
+//! own, signed with a key pair of its own, are caught only by comparing the keys the
 //! report prints with those kept off the machine (as for the file). The table's owner
 //! (or a superuser) can rewrite rows and recompute the chain: only copies kept elsewhere
 //! show what the run wrote. Removing a writer's last rows leaves a shorter valid chain.
