@@ -51,7 +51,6 @@ pub struct PgSink {
     location: String,
     run: String,
     writer: String,
-    public_key: Option<String>,
     jobs: mpsc::Sender<Job>,
 }
 
@@ -76,10 +75,6 @@ impl PgSink {
             std::process::id(),
             crate::random::hex(4)
         );
-        let public_key = match &auth {
-            Authentication::Signed(signer) => Some(signer.public_hex().to_owned()),
-            _ => None,
-        };
         let (jobs, queue) = mpsc::channel::<Job>();
         let mut chain = Chain {
             url: url.to_owned(),
@@ -112,7 +107,6 @@ impl PgSink {
             location: redact(url),
             run: run.to_owned(),
             writer,
-            public_key,
             jobs,
         })
     }
@@ -120,11 +114,6 @@ impl PgSink {
     /// This process's writer id: `<host>/<pid>/<random>`.
     pub fn writer(&self) -> &str {
         &self.writer
-    }
-
-    /// The public key (hex) that seals this writer's appends, when it signs them.
-    pub fn public_key(&self) -> Option<&str> {
-        self.public_key.as_deref()
     }
 }
 
