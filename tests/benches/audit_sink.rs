@@ -2,9 +2,10 @@
 //!
 //! 1. Throughput and per-test cost: 200 tests, each making a lifecycle's three appends
 //!    (request and verdict, grant, revocation and proof: 5 events), signed as the broker
-//!    writes them, in four scenarios: a process per test (a writer and a connection
+//!    writes them, in six scenarios: a process per test (a writer and a connection
 //!    each, as under nextest) 50 and 2 at a time, and one process whose tests share its
-//!    writer (as `cargo test`) 50 and 2 at a time. Each through the file sink (one shared
+//!    writer (as `cargo test`) 50 and 2 at a time, over TCP on 127.0.0.1; and both at 2
+//!    at a time over the server's Unix socket. Each through the file sink (one shared
 //!    file, locked appends), the PostgreSQL sink, and the floor: the same rows as plain
 //!    INSERTs (a connection per test, or per thread when shared), with no chain, hash,
 //!    signature or hand-over to a thread.
@@ -103,28 +104,46 @@ struct Scenario {
     /// writer shared by every test, as one `cargo test` process.
     writer_per_test: bool,
     concurrency: usize,
+    /// Over the server's Unix socket instead of TCP on 127.0.0.1.
+    socket: bool,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 6] = [
     Scenario {
         name: "a process per test (nextest), 50 at a time",
         writer_per_test: true,
         concurrency: 50,
+        socket: false,
     },
     Scenario {
         name: "a process per test (nextest), 2 at a time (its default here: 2 cores)",
         writer_per_test: true,
         concurrency: 2,
+        socket: false,
     },
     Scenario {
         name: "one process (cargo test), 50 tests at a time",
         writer_per_test: false,
         concurrency: 50,
+        socket: false,
     },
     Scenario {
         name: "one process (cargo test), 2 tests at a time (its default here)",
         writer_per_test: false,
         concurrency: 2,
+        socket: false,
+    },
+    Scenario {
+        name: "a process per test, 2 at a time, over the Unix socket",
+        writer_per_test: true,
+        concurrency: 2,
+        socket: true,
+    },
+    Scenario {
+        name: "one process, 2 tests at a time, over the Unix socket",
+        writer_per_test: false,
+        concurrency: 2,
+        socket: true,
     },
 ];
 
@@ -156,12 +175,16 @@ async fn plain_inserts(client: &tokio_postgres::Client, run: &str, writer: &str)
 }
 
 /// Each test of `scenario` through the file, the PostgreSQL sink and the floor; prints a
-/// table and returns the sink's and the file's per-test medians.
-fn throughput(table: &AuditTable, scenario: Scenario) -> (Duration, Duration) {
+/// table, and checks that the sink's rows hold together.
+fn throughput(table: &AuditTable, scenario: Scenario) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let target = dir.path().join("target");
-    let url = table.writer_url();
+    let url = if scenario.socket {
+        table.writer_socket_url()
+    } else {
+        table.writer_url()
+    };
     let tag = jit_test::rand::hex(4);
     let (file_run, pg_run, floor_run) = (
         format!("bench-file-{tag}"),
@@ -252,7 +275,6 @@ fn throughput(table: &AuditTable, scenario: Scenario) -> (Duration, Duration) {
         .filter(|e| !matches!(e.kind, EventKind::Sealed { .. }))
         .count();
     assert_eq!(events, TESTS * EVENTS_PER_TEST);
-    (medians[1], medians[0])
 }
 
 /// Writes `events` events of run `run` through 10 signed writers, in appends of 50 rows,

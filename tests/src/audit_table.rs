@@ -71,6 +71,15 @@ impl AuditTable {
         format!("postgres://{}@127.0.0.1:5432/{}", self.writer(), self.name)
     }
 
+    /// The same, over the server's Unix socket (`/var/run/postgresql`).
+    pub fn writer_socket_url(&self) -> String {
+        format!(
+            "host=/var/run/postgresql port=5432 user={} dbname={}",
+            self.writer(),
+            self.name
+        )
+    }
+
     /// Runs `sql` as the table's owner (the superuser).
     pub fn as_owner(&self, sql: &str) {
         let database = self.name.clone();
