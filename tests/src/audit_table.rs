@@ -92,6 +92,22 @@ impl AuditTable {
         });
     }
 
+    /// How many sessions the writers' role has open on the server.
+    pub fn writer_sessions(&self) -> i64 {
+        let writer = self.writer();
+        on_own_runtime(async move {
+            superuser("postgres")
+                .await
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = $1",
+                    &[&writer],
+                )
+                .await
+                .expect("pg_stat_activity")
+                .get(0)
+        })
+    }
+
     /// Runs `sql` as the writers' role and returns the server's error, if any.
     pub fn as_writer(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
         let url = self.writer_url();

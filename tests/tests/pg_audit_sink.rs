@@ -312,3 +312,25 @@ fn a_row_another_signer_adds_to_a_writers_chain_is_reported() {
         .collect();
     assert_eq!(foreign, [writer.writer()], "{:?}", contents.verification);
 }
+
+#[test]
+fn a_sink_connects_before_its_first_append() {
+    let table = AuditTable::create();
+    let run = run_id();
+    assert_eq!(table.writer_sessions(), 0);
+    let sink = PgSink::plain(&table.writer_url(), &run).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while table.writer_sessions() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no session of the writer within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sink.append(&[reaped(&run, 1)]).unwrap();
+    assert_eq!(
+        table.writer_sessions(),
+        1,
+        "the append used the connection made ahead"
+    );
+}

@@ -27,10 +27,12 @@
 //! show what the run wrote. Removing a writer's last rows leaves a shorter valid chain.
 //!
 //! **Fail closed, bounded.** An append is handed to a thread of the sink's own (with its
-//! own runtime and connection), so it never waits on the runtime that calls it. It tries
-//! [`ATTEMPTS`] times, each bounded by [`ATTEMPT_TIMEOUT`] (connecting included); after
-//! a failure it reconnects and looks whether the rows landed before it tries again. An
-//! append that does not land in time returns the error, and the broker fails the test.
+//! own runtime and connection), so it never waits on the runtime that calls it. That
+//! thread connects as soon as the sink is made, while the test sets up and its providers
+//! grant and reap. An append is tried [`ATTEMPTS`] times, each bounded by
+//! [`ATTEMPT_TIMEOUT`] (connecting included); after a failure it reconnects and looks
+//! whether the rows landed before it tries again. An append that does not land in time
+//! returns the error, and the broker fails the test.
 //!
 //! The URL must not hold a password (it would show in messages): give it in
 //! `JIT_TEST_AUDIT_PASSWORD`, or let `pg_hba.conf` authenticate the role otherwise.

@@ -18,10 +18,13 @@ use super::schema;
 /// The pauses before the second and third tries, in milliseconds.
 const PAUSES_MS: [u64; ATTEMPTS as usize - 1] = [400, 1_600];
 
-/// How long a caller waits for its append: every try, the pauses between them, and a
-/// second for the hand-over (18 s).
+/// How long a caller waits for its append: the connection made ahead of it, every try,
+/// the pauses between them, and a second for the hand-over (23 s).
 const WAIT: Duration = Duration::from_millis(
-    ATTEMPT_TIMEOUT.as_millis() as u64 * ATTEMPTS as u64 + PAUSES_MS[0] + PAUSES_MS[1] + 1_000,
+    ATTEMPT_TIMEOUT.as_millis() as u64 * (ATTEMPTS as u64 + 1)
+        + PAUSES_MS[0]
+        + PAUSES_MS[1]
+        + 1_000,
 );
 
 const INSERT: &str = "INSERT INTO jit_audit.events (run, writer, seq, hash, line) \
@@ -57,7 +60,7 @@ pub struct PgSink {
 impl PgSink {
     /// The sink the broker writes for run `run` at `url`: keyed when `JIT_TEST_AUDIT_KEY`
     /// or `JIT_TEST_AUDIT_KEY_FILE` (outside `target`) gives a key, signed otherwise.
-    /// Connects on the first append.
+    /// Starts connecting at once, on the sink's own thread.
     pub fn from_env(url: &str, run: &str, target: &Path) -> io::Result<PgSink> {
         PgSink::with(url, run, Authentication::from_env(target)?)
     }
@@ -91,6 +94,9 @@ impl PgSink {
         std::thread::Builder::new()
             .name("jit-test-audit".to_owned())
             .spawn(move || {
+                // Connected while the test sets up, grants and reaps, before its first
+                // append; a failure here is left for the appends' tries to report.
+                runtime.block_on(chain.connect_ahead());
                 // Appends that queued up meanwhile go in one INSERT (each with its own
                 // seal), so threads of one process do not wait a round trip each.
                 while let Ok(first) = queue.recv() {
@@ -234,6 +240,13 @@ impl Chain {
              audit_log (JIT_TEST_AUDIT_LOG)",
             redact(&self.url)
         )))
+    }
+
+    /// Connects before any append is asked for, within [`ATTEMPT_TIMEOUT`].
+    async fn connect_ahead(&mut self) {
+        if let Ok(Ok(connection)) = tokio::time::timeout(ATTEMPT_TIMEOUT, self.connect()).await {
+            self.connection = Some(connection);
+        }
     }
 
     /// The last row this writer stored and its hash, if the connection can say.
