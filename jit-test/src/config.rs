@@ -11,7 +11,8 @@
 //! | `max_ttl` | `JIT_TEST_MAX_TTL` | `10m` |
 //! | `reap_grace` | `JIT_TEST_REAP_GRACE` | `60s` |
 //! | `audit_log` | `JIT_TEST_AUDIT_LOG` | `<target>/jit-test/audit.jsonl` |
-//! | — | `JIT_TEST_RUN_ID` | `NEXTEST_RUN_ID`, else derived from the `cargo` process above (all test binaries and doc tests of one `cargo test` share it) |
+//! | — | `JIT_TEST_RUN_ID` | the CI system's pipeline id ([`ci_run_id`]: every shard of one pipeline shares it), else `NEXTEST_RUN_ID`, else derived from the `cargo` process above (all test binaries and doc tests of one `cargo test` share it) |
+//! | — | `JIT_TEST_SHARD` | the CI system's parallel job index as `k/N` ([`shard`]), else none |
 //!
 //! | — | `JIT_TEST_MINIMIZE` | off: find unneeded permissions after a pass |
 //! | — | `JIT_TEST_BLESS` | off: accept the requested permissions into the baseline |
@@ -52,7 +53,7 @@ pub struct Config {
     pub max_ttl: Duration,
     /// How long past its expiry a leftover principal is kept before the reaper removes it.
     pub reap_grace: Duration,
-    /// Where the audit log is written.
+    /// Where the audit log is written: a file, or a PostgreSQL URL ([`Config::audit_url`]).
     pub audit_log: PathBuf,
     /// The id shared by all processes of one run.
     pub run_id: String,
@@ -284,13 +285,107 @@ pub(crate) fn check_ttl(
     Ok(())
 }
 
-/// This machine's name, for lease metadata.
+/// This machine's name, for lease metadata and audit events (read once per process).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".to_owned())
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown-host".to_owned())
+    })
+    .clone()
+}
+
+/// A variable's value, `None` when unset or empty.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The pipeline ids of common CI systems: the system, the variable holding the id of the
+/// whole pipeline (shared by all its parallel jobs), a variable qualifying it (a re-run's
+/// attempt), and a variable that must be set for the id to count (for generic names).
+const CI_RUN_IDS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    ("github", "GITHUB_RUN_ID", Some("GITHUB_RUN_ATTEMPT"), None),
+    ("gitlab", "CI_PIPELINE_ID", None, Some("GITLAB_CI")),
+    ("buildkite", "BUILDKITE_BUILD_ID", None, None),
+    ("circleci", "CIRCLE_WORKFLOW_ID", None, None),
+    ("jenkins", "BUILD_TAG", None, Some("JENKINS_URL")),
+    (
+        "azure",
+        "BUILD_BUILDID",
+        Some("SYSTEM_STAGEATTEMPT"),
+        Some("TF_BUILD"),
+    ),
+    ("travis", "TRAVIS_BUILD_ID", None, None),
+    ("bitbucket", "BITBUCKET_PIPELINE_UUID", None, None),
+];
+
+/// The run id the CI system gives every job of one pipeline, from the variables `var`
+/// reads: GitHub Actions (`github-<GITHUB_RUN_ID>-<GITHUB_RUN_ATTEMPT>`), GitLab
+/// (`gitlab-<CI_PIPELINE_ID>`), Buildkite (`BUILDKITE_BUILD_ID`), CircleCI
+/// (`CIRCLE_WORKFLOW_ID`), Jenkins (`BUILD_TAG`), Azure Pipelines (`BUILD_BUILDID` and
+/// the stage attempt), Travis (`TRAVIS_BUILD_ID`), Bitbucket (`BITBUCKET_PIPELINE_UUID`).
+/// `None` outside those.
+pub fn ci_run_id(var: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    CI_RUN_IDS
+        .iter()
+        .find_map(|(system, id, qualifier, guard)| {
+            if guard.is_some_and(|g| var(g).is_none()) {
+                return None;
+            }
+            let id = var(id)?;
+            Some(match qualifier.and_then(var) {
+                Some(attempt) => format!("{system}-{id}-{attempt}"),
+                None => format!("{system}-{id}"),
+            })
+        })
+}
+
+/// The run id: `JIT_TEST_RUN_ID`, else the CI pipeline's ([`ci_run_id`]), else
+/// `NEXTEST_RUN_ID` (one `cargo nextest run`), else one `cargo test`'s ([`parent_run_id`]).
+fn run_id(var: &impl Fn(&str) -> Option<String>) -> String {
+    var("JIT_TEST_RUN_ID")
+        .or_else(|| ci_run_id(var))
+        .or_else(|| var("NEXTEST_RUN_ID"))
+        .unwrap_or_else(parent_run_id)
+}
+
+/// The parallel jobs of CI systems: the index variable, whether it counts from 0, and
+/// the count variable.
+const CI_SHARDS: &[(&str, bool, &str)] = &[
+    ("CI_NODE_INDEX", false, "CI_NODE_TOTAL"),
+    ("CIRCLE_NODE_INDEX", true, "CIRCLE_NODE_TOTAL"),
+    (
+        "BUILDKITE_PARALLEL_JOB",
+        true,
+        "BUILDKITE_PARALLEL_JOB_COUNT",
+    ),
+    (
+        "SYSTEM_JOBPOSITIONINPHASE",
+        false,
+        "SYSTEM_TOTALJOBSINPHASE",
+    ),
+];
+
+/// Which shard of its run this process is, as `k/N` (1-based): `JIT_TEST_SHARD` as
+/// given, else the parallel job of GitLab (`CI_NODE_INDEX`/`CI_NODE_TOTAL`), CircleCI,
+/// Buildkite or Azure Pipelines; `None` when the run is not split that way. Read once.
+pub fn shard() -> Option<String> {
+    static SHARD: OnceLock<Option<String>> = OnceLock::new();
+    SHARD.get_or_init(|| shard_from(&env_value)).clone()
+}
+
+fn shard_from(var: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(given) = var("JIT_TEST_SHARD") {
+        return Some(given.trim().to_owned());
+    }
+    CI_SHARDS.iter().find_map(|(index, zero_based, total)| {
+        let index: u32 = var(index)?.trim().parse().ok()?;
+        let total: u32 = var(total)?.trim().parse().ok()?;
+        Some(format!("{}/{total}", index + u32::from(*zero_based)))
+    })
 }
 
 impl Config {
@@ -339,9 +434,7 @@ impl Config {
             .map(PathBuf::from)
             .or(raw.audit_log)
             .unwrap_or_else(|| out_dir().join("audit.jsonl"));
-        let run_id = std::env::var("JIT_TEST_RUN_ID")
-            .or_else(|_| std::env::var("NEXTEST_RUN_ID"))
-            .unwrap_or_else(|_| parent_run_id());
+        let run_id = run_id(&env_value);
         let provider_lines = raw
             .providers
             .keys()
@@ -390,6 +483,13 @@ impl Config {
         )))
     }
 
+    /// The PostgreSQL URL `audit_log` names (`postgres://…` or `postgresql://…`), when
+    /// the audit trail goes to a table instead of a file.
+    pub fn audit_url(&self) -> Option<&str> {
+        let text = self.audit_log.to_str()?;
+        (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+    }
+
     /// The `[providers.<scheme>]` table, if present.
     pub fn provider(&self, scheme: &str) -> Option<&toml::Table> {
         self.providers.get(scheme).and_then(toml::Value::as_table)
@@ -422,6 +522,46 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("tll"), "{err}");
+    }
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn every_shard_of_one_pipeline_shares_its_run_id() {
+        let github = [("GITHUB_RUN_ID", "991"), ("GITHUB_RUN_ATTEMPT", "2")];
+        assert_eq!(run_id(&vars(&github)), "github-991-2");
+        let gitlab = [("GITLAB_CI", "true"), ("CI_PIPELINE_ID", "77")];
+        assert_eq!(run_id(&vars(&gitlab)), "gitlab-77");
+        // A generic name counts only under its own CI system.
+        let not_jenkins = [("BUILD_TAG", "x"), ("NEXTEST_RUN_ID", "n-1")];
+        assert_eq!(run_id(&vars(&not_jenkins)), "n-1");
+        let jenkins = [("JENKINS_URL", "http://ci"), ("BUILD_TAG", "jenkins-app-5")];
+        assert_eq!(run_id(&vars(&jenkins)), "jenkins-jenkins-app-5");
+        let circle = [("CIRCLE_WORKFLOW_ID", "w-1"), ("NEXTEST_RUN_ID", "n-1")];
+        assert_eq!(run_id(&vars(&circle)), "circleci-w-1");
+        let given = [("JIT_TEST_RUN_ID", "mine"), ("GITHUB_RUN_ID", "991")];
+        assert_eq!(run_id(&vars(&given)), "mine");
+        assert_eq!(run_id(&vars(&[("BUILDKITE_BUILD_ID", "b")])), "buildkite-b");
+        assert!(!run_id(&vars(&[])).is_empty());
+    }
+
+    #[test]
+    fn a_shard_is_k_of_n_counted_from_one() {
+        assert_eq!(shard_from(&vars(&[])), None);
+        let gitlab = [("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "3")];
+        assert_eq!(shard_from(&vars(&gitlab)).as_deref(), Some("2/3"));
+        let circle = [("CIRCLE_NODE_INDEX", "0"), ("CIRCLE_NODE_TOTAL", "4")];
+        assert_eq!(shard_from(&vars(&circle)).as_deref(), Some("1/4"));
+        let given = [("JIT_TEST_SHARD", "a"), ("CI_NODE_INDEX", "2")];
+        assert_eq!(shard_from(&vars(&given)).as_deref(), Some("a"));
+        assert_eq!(shard_from(&vars(&[("CI_NODE_INDEX", "2")])), None);
     }
 
     fn parse(text: &str) -> Result<Config, String> {

@@ -524,3 +524,76 @@ fn write_produces_json_markdown_and_html_with_everything_escaped() {
     );
     assert!(!html.contains("http://") && !html.contains("https://"));
 }
+
+#[test]
+fn hosts_shards_and_the_minimizers_verdicts_of_a_split_run() {
+    let (_dir, path) = temp_log();
+    let log = AuditLog::new(&path);
+    let on = |host: &str, shard: &str, test: &str, kind: EventKind| {
+        let mut event = Event::new("run-split", "token", kind).with_test(test);
+        event.host = host.to_owned();
+        event.shard = Some(shard.to_owned());
+        event
+    };
+    let verdict = jit_test::minimize::Verdict::Findings(vec![
+        jit_test::minimize::Finding {
+            permission: "token:read:orders".into(),
+            needed: true,
+            error: Some("HTTP status 403".into()),
+        },
+        jit_test::minimize::Finding {
+            permission: "token:write:orders".into(),
+            needed: false,
+            error: None,
+        },
+    ]);
+    log.append(&[
+        on(
+            "host-a",
+            "1/3",
+            "a::one",
+            EventKind::DenialAsserted {
+                expression: "x".into(),
+            },
+        ),
+        on("host-a", "1/3", "a::one", EventKind::minimized(&verdict)),
+        on(
+            "host-b",
+            "3/3",
+            "b::two",
+            EventKind::DenialAsserted {
+                expression: "y".into(),
+            },
+        ),
+    ])
+    .unwrap();
+    let report = report::build(&path, Some("run-split")).unwrap();
+    let hosts: Vec<(&str, usize, &[String])> = report
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.tests, h.shards.as_slice()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("host-a", 1, &["1/3".to_owned()][..]),
+            ("host-b", 1, &["3/3".to_owned()][..])
+        ]
+    );
+    // Shard 2 of 3 is not in this log: stale entries cannot be judged from it.
+    assert_eq!(
+        report.missing_shards(),
+        Some((vec!["1/3".to_owned(), "3/3".to_owned()], 3))
+    );
+    let one = test(&report, "a::one");
+    assert_eq!(one.host, "host-a");
+    let minimizer = one.minimizer.as_ref().unwrap();
+    assert_eq!(minimizer.unneeded, ["token:write:orders"]);
+    assert_eq!(minimizer.needed, ["token:read:orders"]);
+    assert!(test(&report, "b::two").minimizer.is_none());
+    let junit = report.to_junit();
+    assert!(junit.contains("<property name=\"unneeded\" value=\"token:write:orders\"/>"));
+    assert!(junit.contains("<property name=\"host\" value=\"host-b\"/>"));
+    assert!(junit.contains("<property name=\"shard\" value=\"3/3\"/>"));
+    assert!(report.to_markdown().contains("## Hosts"));
+}

@@ -3,6 +3,8 @@
 
 use std::any::Any;
 
+pub mod audit_table;
+
 use jit_test_providers::postgres::PgProvider;
 use tokio_postgres::Client;
 

@@ -298,3 +298,58 @@ fn an_empty_log_renders_too() {
     );
     assert!(page.dom.contains(r#"data-status="ok""#), "{}", page.dom);
 }
+
+#[test]
+fn a_run_on_two_hosts_shows_each_tests_host_and_groups_the_timeline_by_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::new(&path);
+    // Host b's test starts first; the timeline still lists host a's first.
+    for (test, id, at) in [
+        ("b::first", "b1", 0),
+        ("a::second", "a1", 100),
+        ("b::third", "b2", 200),
+    ] {
+        lease(&log, test, "pg", id, at, Some(at + 50));
+    }
+    // The same events as the hosts would have written them: each names its host and shard.
+    let events: Vec<Event> = jit_test::audit::read(&path)
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|mut e| {
+            e.host = if e.test.starts_with("a::") {
+                "host-a"
+            } else {
+                "host-b"
+            }
+            .to_owned();
+            e.shard = Some(
+                if e.test.starts_with("a::") {
+                    "1/2"
+                } else {
+                    "2/2"
+                }
+                .to_owned(),
+            );
+            e
+        })
+        .collect();
+    let hosted = dir.path().join("hosted.jsonl");
+    AuditLog::new(&hosted).append(&events).unwrap();
+    let report = report::build(&hosted, None).unwrap();
+    assert_eq!(report.hosts.len(), 2);
+    let page = render(&report, dir.path());
+    let dom = &page.dom;
+    let timeline_row = |name: &str| {
+        dom.find(&format!(r#"class="tl-row health-ok" data-test="{name}""#))
+            .unwrap_or_else(|| panic!("no timeline row for {name}:\n{dom}"))
+    };
+    assert!(
+        timeline_row("a::second") < timeline_row("b::first"),
+        "{dom}"
+    );
+    assert!(timeline_row("b::first") < timeline_row("b::third"), "{dom}");
+    assert!(dom.contains("host host-a, shard 1/2"), "{dom}");
+    assert!(dom.contains("host-b: b::first"), "{dom}");
+}

@@ -4,7 +4,10 @@
 //! It holds an advisory lock while it works, so one process reaps at a time; the others
 //! skip. A role is reaped only if it is a member of `jit_lease`, has the prefix, and its
 //! comment is lease metadata saying it is reapable: a live lease of any process or
-//! machine, or a role jit-test did not make, is never touched.
+//! machine, or a role jit-test did not make, is never touched. Whether a lease is live
+//! is judged by its expiry on the server's clock alone, never by the pid in its metadata:
+//! a pid names a process on its own host only (the hosts of a run share this server, not
+//! their process tables), so a lease of another machine is never taken for a crashed one.
 
 use std::time::{Duration, UNIX_EPOCH};
 

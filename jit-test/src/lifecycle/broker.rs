@@ -66,6 +66,28 @@ fn next_lease_id() -> String {
     format!("{nonce}_{}_{n}", std::process::id())
 }
 
+/// The sink `config.audit_log` names: a file, or a PostgreSQL table.
+fn configured_sink(config: &Config) -> std::io::Result<Arc<dyn Sink>> {
+    let target = crate::config::target_dir();
+    match config.audit_url() {
+        None => Ok(Arc::new(AuditLog::from_env(
+            config.audit_log.clone(),
+            &target,
+        )?)),
+        #[cfg(feature = "postgres-audit")]
+        Some(url) => Ok(Arc::new(crate::record::audit::postgres::PgSink::from_env(
+            url,
+            &config.run_id,
+            &target,
+        )?)),
+        #[cfg(not(feature = "postgres-audit"))]
+        Some(_) => Err(std::io::Error::other(
+            "audit_log names a PostgreSQL table, which needs the feature `postgres-audit` \
+             of jit-test: add it to your dev-dependency, or set audit_log to a file",
+        )),
+    }
+}
+
 /// A request between its checks and its grant.
 struct Pending {
     grant: GrantRequest,
@@ -77,15 +99,15 @@ struct Pending {
 #[allow(clippy::result_large_err)]
 impl Broker {
     /// A broker with the default approver ([`MaxTtl`] at `config.max_ttl`) and the audit
-    /// log at `config.audit_log`, keyed or signed ([`AuditLog::from_env`]). Panics, naming
-    /// the variable, when the configured audit key is unusable.
+    /// log at `config.audit_log`, keyed or signed ([`AuditLog::from_env`]), or the
+    /// PostgreSQL table it names (feature `postgres-audit`). Panics, naming the setting,
+    /// when the configured audit key or sink is unusable.
     pub fn new(config: Config) -> Broker {
-        let target = crate::config::target_dir();
-        let audit = AuditLog::from_env(config.audit_log.clone(), &target)
-            .unwrap_or_else(|e| panic!("cannot set up the audit log: {e}"));
+        let audit =
+            configured_sink(&config).unwrap_or_else(|e| panic!("cannot set up the audit log: {e}"));
         Broker {
             approvers: Chain(vec![Arc::new(MaxTtl(config.max_ttl))]),
-            audit: Arc::new(audit),
+            audit,
             config,
         }
     }
@@ -169,6 +191,15 @@ impl Broker {
         let event = self.event(EventKind::DenialAsserted { expression }, test, scheme);
         if let Err(e) = self.audit.append(&[event]) {
             eprintln!("jit-test: cannot write the audit log: {e}");
+        }
+    }
+
+    /// Records the minimizer's verdict on `test`, so that the run's trail holds it
+    /// wherever the test ran.
+    pub(crate) fn record_minimized(&self, test: &str, verdict: &crate::minimize::Verdict) {
+        let event = self.event(EventKind::minimized(verdict), test, "jit-test");
+        if let Err(e) = self.audit.append(&[event]) {
+            eprintln!("jit-test: cannot record the minimizer's verdict on {test}: {e}");
         }
     }
 

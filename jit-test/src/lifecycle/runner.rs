@@ -270,6 +270,7 @@ impl Test {
                     .and_then(|a| a.body_result())
             });
             minimize::publish(&self.name, &verdict);
+            broker.record_minimized(&self.name, &verdict);
         }
         self.conclude(attempt, plan.timeout);
     }

@@ -34,7 +34,10 @@ pub(crate) fn at_exit() {
 extern "C" fn on_exit() {
     let _ = std::panic::catch_unwind(|| {
         let config = Config::global();
-        let text = summarize(&config.audit_log, Some(&config.run_id));
+        let text = match config.audit_url() {
+            Some(url) => summarize_table(url, &config.run_id),
+            None => summarize(&config.audit_log, Some(&config.run_id)),
+        };
         // Written to the stream directly: libtest captures only the print macros.
         let _ = std::io::stderr().write_all(text.as_bytes());
     });
@@ -47,6 +50,15 @@ pub fn summarize(log: &Path, run_id: Option<&str>) -> String {
         Ok(mut report) => present(&mut report),
         // A test that kept its audit log in a temporary file may have removed it.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => format!("jit-test: {e}\n"),
+    }
+}
+
+/// Builds and writes the report of run `run_id` from the PostgreSQL audit table at `url`
+/// (every shard of the run); returns the text to show.
+pub fn summarize_table(url: &str, run_id: &str) -> String {
+    match crate::audit::read_table(url, run_id) {
+        Ok(contents) => present(&mut report::build_from(url, contents, Some(run_id))),
         Err(e) => format!("jit-test: {e}\n"),
     }
 }

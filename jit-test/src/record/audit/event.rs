@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use jit_test_scope::Permission;
 
+use crate::minimize::Verdict;
 use crate::provider::unix_seconds;
 
 /// The line format this crate writes (`"v":1`). Lines without `v` were written before
@@ -22,6 +23,13 @@ pub struct Event {
     pub run: String,
     /// The process that wrote it.
     pub pid: u32,
+    /// The machine it ran on (empty in lines written before events named it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// The shard of the run it belongs to, `k/N`, when the run is split over machines
+    /// ([`config::shard`](crate::config::shard)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// The test, if any (the reaper has none).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub test: String,
@@ -104,6 +112,19 @@ pub enum EventKind {
         /// The privileges beyond its scope.
         privileges: Vec<String>,
     },
+    /// The minimizer ran the passing test once per permission with it removed
+    /// (`JIT_TEST_MINIMIZE`): recorded so that a run split over machines has every
+    /// test's verdict in one trail.
+    Minimized {
+        /// The permissions the test failed without.
+        needed: Vec<String>,
+        /// The permissions the test passed without.
+        unneeded: Vec<String>,
+        /// How a second run with the full scope failed, when it did (nothing else was
+        /// tried).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_rerunnable: Option<String>,
+    },
     /// The writer named by the line's `key` signed the chain's head, the line before:
     /// every line it wrote so far is covered.
     Sealed {
@@ -146,6 +167,31 @@ impl EventKind {
         }
     }
 
+    /// [`EventKind::Minimized`] for the minimizer's `verdict`.
+    pub fn minimized(verdict: &Verdict) -> Self {
+        match verdict {
+            Verdict::NotRerunnable { error } => EventKind::Minimized {
+                needed: Vec::new(),
+                unneeded: Vec::new(),
+                not_rerunnable: Some(error.clone()),
+            },
+            Verdict::Findings(findings) => {
+                let with = |needed: bool| {
+                    findings
+                        .iter()
+                        .filter(|f| f.needed == needed)
+                        .map(|f| f.permission.clone())
+                        .collect()
+                };
+                EventKind::Minimized {
+                    needed: with(true),
+                    unneeded: with(false),
+                    not_rerunnable: None,
+                }
+            }
+        }
+    }
+
     /// [`EventKind::Granted`] of `permissions`, expiring at `expires_at`.
     pub fn granted(permissions: &[Permission], expires_at: SystemTime) -> Self {
         EventKind::Granted {
@@ -156,12 +202,15 @@ impl EventKind {
 }
 
 impl Event {
-    /// A new event of `kind` for `scheme`, stamped now, in this process and run.
+    /// A new event of `kind` for `scheme`, stamped now, in this process, host, shard and
+    /// run.
     pub fn new(run: &str, scheme: &str, kind: EventKind) -> Event {
         Event {
             ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             run: run.to_owned(),
             pid: std::process::id(),
+            host: crate::config::hostname(),
+            shard: crate::config::shard(),
             test: String::new(),
             scheme: scheme.to_owned(),
             lease: None,

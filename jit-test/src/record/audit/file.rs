@@ -195,16 +195,8 @@ impl AuditLog {
                 runs::note(&self.path, &event.run, len)?;
                 tail.noted.push(event.run.clone());
             }
-            prev = line::encode(&prev, event, &self.auth, &mut out)?;
         }
-        if let (Authentication::Signed(signer), Some(first)) = (&self.auth, events.first()) {
-            let seal = EventKind::Sealed {
-                public_key: signer.public_hex().to_owned(),
-                signature: signer.sign_head(&prev),
-            };
-            let seal = Event::new(&first.run, "audit", seal);
-            prev = line::encode(&prev, &seal, &self.auth, &mut out)?;
-        }
+        prev = line::encode_append(&prev, events, &self.auth, &mut out)?;
         tail.file.write_all(&out)?;
         tail.known = Some((len + out.len() as u64, prev));
         Ok(())

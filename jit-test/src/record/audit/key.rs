@@ -182,6 +182,16 @@ pub(super) enum Authentication {
 }
 
 impl Authentication {
+    /// Keyed when `JIT_TEST_AUDIT_KEY` or `JIT_TEST_AUDIT_KEY_FILE` (outside `target`)
+    /// gives a key, signed by a key pair made now otherwise: what the broker writes.
+    #[cfg(feature = "postgres-audit")]
+    pub fn from_env(target: &Path) -> io::Result<Authentication> {
+        match HmacKey::from_env(target)? {
+            Some(key) => Ok(Authentication::Keyed(key)),
+            None => Ok(Authentication::Signed(Signer::generate()?)),
+        }
+    }
+
     /// The id written in each line (`key`), if any.
     pub fn key_id(&self) -> Option<&str> {
         match self {

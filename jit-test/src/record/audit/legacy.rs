@@ -110,6 +110,8 @@ impl From<Unversioned> for Event {
             ts: old.ts,
             run: old.run,
             pid: old.pid,
+            host: String::new(),
+            shard: None,
             test: old.test,
             scheme: old.scheme,
             lease: old.lease,

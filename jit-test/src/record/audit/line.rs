@@ -6,7 +6,7 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, FORMAT};
+use super::event::{Event, EventKind, FORMAT};
 use super::key::{Authentication, HmacKey};
 use super::legacy::Unversioned;
 use super::problem::Finding;
@@ -74,6 +74,30 @@ pub(super) fn encode(
     out.extend_from_slice(TAIL_CLOSE);
     out.push(b'\n');
     Ok(hash)
+}
+
+/// Appends the lines of one append of `events`, chained from `prev`, to `out`: each
+/// event's line, then, when `auth` signs, a `sealed` line signing the new head. Returns
+/// the hash of the last line (`prev` when there is nothing to write).
+pub(super) fn encode_append(
+    prev: &str,
+    events: &[Event],
+    auth: &Authentication,
+    out: &mut Vec<u8>,
+) -> io::Result<String> {
+    let mut prev = prev.to_owned();
+    for event in events {
+        prev = encode(&prev, event, auth, out)?;
+    }
+    if let (Authentication::Signed(signer), Some(first)) = (auth, events.first()) {
+        let seal = EventKind::Sealed {
+            public_key: signer.public_hex().to_owned(),
+            signature: signer.sign_head(&prev),
+        };
+        let seal = Event::new(&first.run, "audit", seal);
+        prev = encode(&prev, &seal, auth, out)?;
+    }
+    Ok(prev)
 }
 
 /// The hash stated by the last [`HASH_TAIL`] bytes of `bytes`, if they are a hash tail.

@@ -12,6 +12,9 @@
 //! events, for the [report](crate::report). [`read_run`] reads one run at the cost of
 //! that run, from a checkpoint that a reader before it left beside the log; [`prune`]
 //! removes old runs so that the rest still verifies.
+//!
+//! With the feature `postgres-audit`, `audit_log = "postgres://…"` sends the events to a
+//! PostgreSQL table instead (`postgres`), for a run split over many machines.
 
 mod checkpoint;
 mod event;
@@ -19,11 +22,14 @@ mod file;
 mod key;
 mod legacy;
 mod line;
+#[cfg(feature = "postgres-audit")]
+pub mod postgres;
 mod problem;
 mod prune;
 mod run;
 mod runs;
 mod sink;
+mod table;
 mod verify;
 
 pub use event::{Event, EventKind, FORMAT};
@@ -34,4 +40,5 @@ pub use prune::{Pruned, prune};
 pub use run::read_run;
 pub use runs::latest as latest_run;
 pub use sink::{FailingSink, Sink};
+pub use table::read_table;
 pub use verify::{Contents, Verification, read, read_from, verify};

@@ -47,6 +47,23 @@ pub enum Finding {
     Unsealed,
     /// The line's hash does not match its content: it was edited.
     HashMismatch,
+    /// A row of a writer's chain in the PostgreSQL sink names another key than the
+    /// writer's first row: someone else added it.
+    ForeignRow {
+        /// The writer.
+        writer: String,
+        /// The key (or none) the row names.
+        key: String,
+    },
+    /// A writer's chain in the PostgreSQL sink skips sequence numbers: rows were removed.
+    Gap {
+        /// The writer.
+        writer: String,
+        /// The sequence number expected.
+        expected: u64,
+        /// The one found instead.
+        found: u64,
+    },
     /// The line is not an audit record.
     Unreadable {
         /// Why it could not be read.
@@ -154,6 +171,20 @@ impl fmt::Display for Problem {
         match &self.finding {
             Finding::Unsealed => write!(f, "too short to be an audit record"),
             Finding::HashMismatch => write!(f, "hash does not match its content (edited?)"),
+            Finding::ForeignRow { writer, key } => write!(
+                f,
+                "a row of writer {writer} names key {key}, not the writer's own: someone \
+                 else added it"
+            ),
+            Finding::Gap {
+                writer,
+                expected,
+                found,
+            } => write!(
+                f,
+                "the chain of writer {writer} goes on at row {found} where row {expected} \
+                 belongs: rows were removed"
+            ),
             Finding::Unreadable { error } => write!(f, "not an audit record: {error}"),
             Finding::NewerFormat { version } => write!(
                 f,

@@ -392,6 +392,33 @@ pub fn read_from(reader: impl BufRead, key: Option<&HmacKey>) -> io::Result<Cont
     })
 }
 
+/// Checks several chains that each start from the genesis hash (one per writer, as the
+/// PostgreSQL sink keeps them) and follows the leases across all of them; `problems`
+/// found before (gaps in a chain) come first. Lines are numbered across the chains in
+/// the order given; the events come back in that order.
+#[cfg(feature = "postgres-audit")]
+pub(super) fn read_chains<'a>(
+    chains: impl IntoIterator<Item = Vec<&'a [u8]>>,
+    key: Option<&HmacKey>,
+    problems: Vec<Problem>,
+) -> Contents {
+    let mut checker = Checker::new(key);
+    checker.state.report.problems = problems;
+    let mut events = Vec::new();
+    let mut number = 0;
+    for chain in chains {
+        checker.state.prev = GENESIS.to_owned();
+        for line in chain {
+            number += 1;
+            events.extend(checker.line(number, line));
+        }
+    }
+    Contents {
+        events,
+        verification: checker.finish(),
+    }
+}
+
 /// Reads the log at `path`: its events and the verification of the whole file, with the
 /// HMAC key configured in the environment ([`HmacKey::from_env`]), if any. Holds a shared
 /// lock meanwhile, so no append is seen half-written.

@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::audit::{self, Event, EventKind, ProblemKind};
 
+use super::hosts::Hosts;
 use super::model::{
-    Assertion, BeyondScope, ChainReport, Failure, Flag, Health, LeaseReport, LeaseStatus, Notice,
-    Reap, RunReport, SigningKey, Tear, TestReport,
+    Assertion, BeyondScope, ChainReport, Failure, Flag, Health, LeaseReport, LeaseStatus,
+    MinimizerVerdict, Notice, Reap, RunReport, SigningKey, Tear, TestReport,
 };
 
 fn millis(ts: &str) -> Option<u64> {
@@ -49,6 +50,8 @@ impl Builder {
             self.tests.push(TestReport {
                 name: event.test.clone(),
                 run: event.run.clone(),
+                host: event.host.clone(),
+                shard: event.shard.clone(),
                 schemes: Vec::new(),
                 permissions: Vec::new(),
                 ttl: None,
@@ -59,6 +62,7 @@ impl Builder {
                 approvals_denied: Vec::new(),
                 grant_failures: Vec::new(),
                 beyond_scope: Vec::new(),
+                minimizer: None,
                 flags: Vec::new(),
                 health: Health::Ok,
             });
@@ -248,6 +252,17 @@ impl Builder {
                     expression: expression.clone(),
                 });
             }
+            EventKind::Minimized {
+                needed,
+                unneeded,
+                not_rerunnable,
+            } => {
+                self.test(event).minimizer = Some(MinimizerVerdict {
+                    needed: needed.clone(),
+                    unneeded: unneeded.clone(),
+                    not_rerunnable: not_rerunnable.clone(),
+                });
+            }
             EventKind::BeyondScope { privileges } => {
                 let found = BeyondScope {
                     ts: event.ts.clone(),
@@ -342,16 +357,24 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
     let contents = match run_id {
         Some(run) => audit::read_run(log, run),
         None => audit::read(log),
-    };
-    let audit::Contents {
-        events,
-        verification,
-    } = contents.map_err(|e| {
+    }
+    .map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot read the audit log {}: {e}", log.display()),
         )
     })?;
+    Ok(build_from(&log.display().to_string(), contents, run_id))
+}
+
+/// Assembles the report of run `run_id` (every run for `None`) from `contents` read
+/// from `log` (a file, or another source such as the PostgreSQL sink's
+/// [`audit::read_table`](crate::audit::read_table)).
+pub fn build_from(log: &str, contents: audit::Contents, run_id: Option<&str>) -> RunReport {
+    let audit::Contents {
+        events,
+        verification,
+    } = contents;
 
     // A lease of this run may be reaped by a later run: look at every line read.
     let mut reaped: HashMap<String, String> = HashMap::new();
@@ -371,6 +394,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
     let mut first: Option<(u64, &str)> = None;
     let mut last: Option<(u64, &str)> = None;
     let mut selected = 0;
+    let mut hosts = Hosts::default();
     for event in events
         .iter()
         .filter(|e| run_id.is_none_or(|run| e.run == run))
@@ -386,6 +410,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
             }
         }
         builder.add(event, &mut reaps, &mut tears);
+        hosts.add(event);
     }
     let mut tests = builder.tests;
     for test in &mut tests {
@@ -396,9 +421,10 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
     }
 
     let intact = verification.chain_intact();
-    Ok(RunReport {
+    let hosts = hosts.finish(&tests);
+    RunReport {
         generated_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        log: log.display().to_string(),
+        log: log.to_owned(),
         run: run_id.map(str::to_owned),
         runs,
         events: selected,
@@ -409,6 +435,7 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
         tests,
         reaps,
         tears,
+        hosts,
         signing_keys: builder.signing_keys,
         chain: ChainReport {
             lines: verification.lines,
@@ -417,5 +444,5 @@ pub fn build(log: &Path, run_id: Option<&str>) -> io::Result<RunReport> {
             intact,
         },
         html: None,
-    })
+    }
 }

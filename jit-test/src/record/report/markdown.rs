@@ -108,6 +108,28 @@ impl RunReport {
             md.push('\n');
         }
 
+        if self.hosts.iter().any(|h| !h.host.is_empty()) {
+            let _ = writeln!(md, "## Hosts\n");
+            let _ = writeln!(md, "| Host | Shards | Tests | Leases | Events | Span |");
+            let _ = writeln!(md, "|---|---|---:|---:|---:|---|");
+            for host in &self.hosts {
+                let span = match (host.start_ms, host.end_ms) {
+                    (Some(from), Some(to)) => format_millis(to.saturating_sub(from)),
+                    _ => "—".to_owned(),
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {span} |",
+                    md_code(&host.host, true),
+                    md_text(&host.shards.join(", ")),
+                    host.tests,
+                    host.leases,
+                    host.events
+                );
+            }
+            md.push('\n');
+        }
+
         if !self.reaps.is_empty() {
             let _ = writeln!(md, "## Reaped leftovers\n");
             for reap in &self.reaps {

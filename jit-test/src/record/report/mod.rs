@@ -27,7 +27,9 @@
 //! from it is escaped when written as Markdown or HTML.
 
 mod build;
+mod hosts;
 mod html;
+mod junit;
 mod markdown;
 mod model;
 mod problems;
@@ -36,7 +38,7 @@ mod text;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use build::build;
+pub use build::{build, build_from};
 pub use model::*;
 pub use text::format_millis;
 

@@ -34,6 +34,8 @@ pub struct RunReport {
     pub reaps: Vec<Reap>,
     /// Incomplete appends (left by crashes) that a writer of these runs set aside.
     pub tears: Vec<Tear>,
+    /// The machines the runs ran on, in order of their first event: what each did, when.
+    pub hosts: Vec<HostReport>,
     /// The Ed25519 public keys that sealed these runs' appends, one per writer: keep
     /// them (this report, the CI log) to tell later whether the log was re-signed.
     pub signing_keys: Vec<SigningKey>,
@@ -52,6 +54,10 @@ pub struct TestReport {
     pub name: String,
     /// The run it belongs to.
     pub run: String,
+    /// The machine it ran on (empty in logs written before events named it).
+    pub host: String,
+    /// The shard of the run it ran in, `k/N`, when the run was split.
+    pub shard: Option<String>,
     /// Its schemes, in the order requested.
     pub schemes: Vec<String>,
     /// Every permission it asked for, in the order requested.
@@ -73,11 +79,43 @@ pub struct TestReport {
     pub grant_failures: Vec<Failure>,
     /// Principals found holding privileges beyond their scope.
     pub beyond_scope: Vec<BeyondScope>,
+    /// The minimizer's verdict (`JIT_TEST_MINIMIZE`), when it ran on this test.
+    pub minimizer: Option<MinimizerVerdict>,
     /// What is notable, problems first (worst first), then notices. Empty when all is
     /// well.
     pub flags: Vec<Flag>,
     /// The worst of it.
     pub health: Health,
+}
+
+/// What the minimizer found for one test, wherever it ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct MinimizerVerdict {
+    /// The permissions the test failed without.
+    pub needed: Vec<String>,
+    /// The permissions the test passed without: candidates to remove from its scope.
+    pub unneeded: Vec<String>,
+    /// How a second run with the full scope failed, when it did.
+    pub not_rerunnable: Option<String>,
+}
+
+/// What one machine of a run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostReport {
+    /// Its name (empty for events written before events named it).
+    pub host: String,
+    /// The shards it ran, `k/N`, in order of first appearance.
+    pub shards: Vec<String>,
+    /// How many tests ran there.
+    pub tests: usize,
+    /// How many leases were granted there.
+    pub leases: usize,
+    /// How many events it wrote.
+    pub events: usize,
+    /// Its first event, milliseconds since the Unix epoch.
+    pub start_ms: Option<u64>,
+    /// Its last event, milliseconds since the Unix epoch.
+    pub end_ms: Option<u64>,
 }
 
 /// One lease: a principal granted to a test.
@@ -307,6 +345,25 @@ impl RunReport {
     /// How many leases were granted.
     pub fn leases_granted(&self) -> usize {
         self.leases().filter(|l| l.granted_at.is_some()).count()
+    }
+
+    /// When the run was split into shards (`k/N`) and this report holds only some of
+    /// them: the shards seen and `N`. A baseline entry of a test that did not run here
+    /// may belong to a shard that is not in the report.
+    pub fn missing_shards(&self) -> Option<(Vec<String>, usize)> {
+        let seen: Vec<String> = self
+            .hosts
+            .iter()
+            .flat_map(|h| h.shards.iter().cloned())
+            .collect();
+        let total = seen
+            .iter()
+            .filter_map(|s| s.split_once('/')?.1.parse::<usize>().ok())
+            .max()?;
+        let mut distinct = seen.clone();
+        distinct.sort();
+        distinct.dedup();
+        (distinct.len() < total).then_some((distinct, total))
     }
 
     /// How many denials the tests asserted, in all.
