@@ -1,6 +1,9 @@
 //! Compile-time cost of `#[jit_test]`: a generated crate with 200 `#[jit_test]` tests
-//! against the same crate with 200 `#[tokio::test]` tests. Dependencies are built first;
-//! then the test target alone is rebuilt three times and the median is taken.
+//! against the same crate with 200 `#[tokio::test]` tests, and against 199
+//! `#[tokio::test]` tests beside one `#[jit_test]` test, which links the runtime and its
+//! dependencies as any crate using jit-test does: the difference to that one is what the
+//! tests themselves cost. Dependencies are built first; then the test target alone is
+//! rebuilt three times and the median is taken.
 //!
 //! `cargo bench -p tests --bench compile_time`
 
@@ -66,49 +69,64 @@ fn main() {
     let target = work.join("target");
     let path = |krate: &str| root.join(krate).display().to_string();
 
-    let jit = work.join("with-jit-test");
-    generate(
-        &jit,
-        "with_jit_test",
-        &format!(
-            "jit-test = {{ path = {:?} }}\njit-test-providers = {{ path = {:?} }}",
-            path("jit-test"),
-            path("jit-test-providers")
-        ),
-        |i| {
-            format!(
-                "#[jit_test::jit_test(scope = \"token:read:orders\")]\n\
-                 async fn test_{i}(token: jit_test_providers::token::TokenGrant) {{\n    \
-                 assert!(token.has_scope(\"read:orders\"), \"{i}\");\n}}\n\n"
-            )
-        },
+    let jit_deps = format!(
+        "jit-test = {{ path = {:?} }}\njit-test-providers = {{ path = {:?} }}",
+        path("jit-test"),
+        path("jit-test-providers")
     );
+    let tokio_dep = "tokio = { version = \"1\", features = [\"rt\", \"macros\"] }";
+    let jit_test = |i: usize| {
+        format!(
+            "#[jit_test::jit_test(scope = \"token:read:orders\")]\n\
+             async fn test_{i}(token: jit_test_providers::token::TokenGrant) {{\n    \
+             assert!(token.has_scope(\"read:orders\"), \"{i}\");\n}}\n\n"
+        )
+    };
+    let tokio_test = |i: usize| {
+        format!(
+            "#[tokio::test]\n\
+             async fn test_{i}() {{\n    \
+             let scope = std::hint::black_box(\"read:orders\");\n    \
+             assert!(scope.starts_with(\"read:\"), \"{i}\");\n}}\n\n"
+        )
+    };
+    let jit = work.join("with-jit-test");
+    generate(&jit, "with_jit_test", &jit_deps, jit_test);
     let tokio = work.join("with-tokio-test");
+    generate(&tokio, "with_tokio_test", tokio_dep, tokio_test);
+    let linked = work.join("with-tokio-test-and-runtime");
     generate(
-        &tokio,
-        "with_tokio_test",
-        "tokio = { version = \"1\", features = [\"rt\", \"macros\"] }",
-        |i| {
-            format!(
-                "#[tokio::test]\n\
-                 async fn test_{i}() {{\n    \
-                 let scope = std::hint::black_box(\"read:orders\");\n    \
-                 assert!(scope.starts_with(\"read:\"), \"{i}\");\n}}\n\n"
-            )
-        },
+        &linked,
+        "with_tokio_test_and_runtime",
+        &format!("{jit_deps}\n{tokio_dep}"),
+        |i| if i == 0 { jit_test(i) } else { tokio_test(i) },
     );
 
     let with_tokio = rebuild_time(&tokio, &target);
+    let with_runtime = rebuild_time(&linked, &target);
     let with_jit = rebuild_time(&jit, &target);
     let ratio = with_jit.as_secs_f64() / with_tokio.as_secs_f64();
     println!(
         "compile time of a test crate with {TESTS} tests (dependencies built; median of {ROUNDS} rebuilds):\n"
     );
-    println!("| attribute | rebuild s |\n|---|---:|");
-    println!("| #[tokio::test] | {:.2} |", with_tokio.as_secs_f64());
-    println!("| #[jit_test] | {:.2} |", with_jit.as_secs_f64());
+    println!("| attribute | rebuild s | vs #[tokio::test] |\n|---|---:|---:|");
+    let row = |name: &str, time: Duration| {
+        println!(
+            "| {name} | {:.2} | {:.2}x |",
+            time.as_secs_f64(),
+            time.as_secs_f64() / with_tokio.as_secs_f64()
+        );
+    };
+    row("#[tokio::test]", with_tokio);
+    row(
+        "#[tokio::test], one of them #[jit_test] (the runtime linked)",
+        with_runtime,
+    );
+    row("#[jit_test]", with_jit);
     println!(
-        "\nratio: {ratio:.2}x (goal: at most 1.3x) -> {}",
-        if ratio <= 1.3 { "met" } else { "NOT met" }
+        "\nratio: {ratio:.2}x (goal: at most 1.3x) -> {}; against the crate that links the \
+         runtime too: {:.2}x",
+        if ratio <= 1.3 { "met" } else { "NOT met" },
+        with_jit.as_secs_f64() / with_runtime.as_secs_f64()
     );
 }

@@ -213,6 +213,10 @@ impl jit_test::Credential for PgGrant {
     type Provider = PgProvider;
 }
 
+// The lifecycle's code for this credential is compiled here, once, not in each crate of
+// tests.
+jit_test::precompile!(PgGrant);
+
 impl Provider for PgProvider {
     const SCHEME: &'static str = "pg";
     type Credential = PgGrant;
