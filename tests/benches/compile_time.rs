@@ -2,11 +2,11 @@
 //! against the same crate with 200 `#[tokio::test]` tests, and against 199
 //! `#[tokio::test]` tests beside one `#[jit_test]` test, which links the runtime and its
 //! dependencies as any crate using jit-test does: the difference to that one is what the
-//! tests themselves cost. Dependencies are built first; then the test target alone is
-//! rebuilt three times and the median is taken: once as cargo does by default, with
-//! incremental compilation (the test file is touched, so rustc reuses most of its earlier
-//! work, and expansion and linking dominate), and once with `CARGO_INCREMENTAL=0`, where
-//! each test's generated code is compiled again.
+//! tests themselves cost. Dependencies are built first; then the test targets are rebuilt
+//! five times, the crates taking turns, and the median is taken: once as cargo does by
+//! default, with incremental compilation (the test file is touched, so rustc reuses most
+//! of its earlier work, and expansion and linking dominate), and once with
+//! `CARGO_INCREMENTAL=0`, where each test's generated code is compiled again.
 //!
 //! `cargo bench -p tests --bench compile_time`
 
@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TESTS: usize = 200;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,19 +52,28 @@ fn cargo_build_tests(dir: &Path, target: &Path, incremental: bool) -> Duration {
     start.elapsed()
 }
 
-/// Median time to rebuild the test target after touching it.
-fn rebuild_time(dir: &Path, target: &Path, incremental: bool) -> Duration {
-    cargo_build_tests(dir, target, incremental);
-    let mut times: Vec<Duration> = (0..ROUNDS)
-        .map(|_| {
+/// Median times to rebuild each crate's test target after touching it, the crates taking
+/// turns in every round so that they all see the same background load.
+fn rebuild_times(dirs: &[&Path], target: &Path, incremental: bool) -> Vec<Duration> {
+    for dir in dirs {
+        cargo_build_tests(dir, target, incremental);
+    }
+    let mut times = vec![Vec::new(); dirs.len()];
+    for _ in 0..ROUNDS {
+        for (dir, times) in dirs.iter().zip(&mut times) {
             let file = dir.join("tests/generated.rs");
             let text = std::fs::read_to_string(&file).unwrap();
             std::fs::write(&file, text).unwrap();
-            cargo_build_tests(dir, target, incremental)
+            times.push(cargo_build_tests(dir, target, incremental));
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[ROUNDS / 2]
         })
-        .collect();
-    times.sort();
-    times[ROUNDS / 2]
+        .collect()
 }
 
 fn main() {
@@ -121,10 +130,9 @@ fn main() {
         ),
         ("#[jit_test]", &jit),
     ];
-    let times: Vec<[Duration; 2]> = crates
-        .iter()
-        .map(|(_, dir)| [true, false].map(|incremental| rebuild_time(dir, &target, incremental)))
-        .collect();
+    let dirs: Vec<&Path> = crates.iter().map(|(_, dir)| dir.as_path()).collect();
+    let [inc, full] = [true, false].map(|incremental| rebuild_times(&dirs, &target, incremental));
+    let times: Vec<[Duration; 2]> = inc.into_iter().zip(full).map(|(a, b)| [a, b]).collect();
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     for ((name, _), [inc, full]) in crates.iter().zip(&times) {
         println!(
