@@ -112,6 +112,9 @@ async fn check(admin: &Client, databases: &[String]) {
         before, after,
         "revoking roles unrelated to these databases connected to some of them"
     );
+    eprintln!(
+        "revocation, median of {TIMED}: {without:?} alone, {with:?} with {EXTRA} extra databases"
+    );
     assert!(
         with <= without * 2 + Duration::from_millis(50),
         "revocation took {with:?} with {EXTRA} extra databases, {without:?} without"
