@@ -87,7 +87,7 @@
 //! # Speed
 //!
 //! Each grant and each login costs one PBKDF2 run of `scram_iterations` in the client
-//! (a login in tokio-postgres' `sha2`, which a debug build leaves unoptimised: ~55 ms at
+//! (a login in tokio-postgres' `sha2`, which a debug build leaves unoptimised: ~50 ms at
 //! 4096 iterations), and each grant one more in the server, which checks every new
 //! password against the empty string. The passwords are 128 random bits from the
 //! operating system's generator and live for one test, so PBKDF2's stretching buys them
