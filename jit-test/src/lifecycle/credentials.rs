@@ -74,14 +74,15 @@ pub fn take<'a, 'b, C: Credential>(acq: &'a mut Acquisition<'b>) -> Taking<'a, C
 ///
 /// ```
 /// # use jit_test::{Credential, Provider};
-/// # struct MyGrant;
-/// # struct MyProvider;
-/// # impl Credential for MyGrant { type Provider = MyProvider; }
-/// # impl Provider for MyProvider {
-/// #     const SCHEME: &'static str = "my";
-/// #     type Credential = MyGrant;
+/// # macro_rules! provider { ($grant:ident, $provider:ident, $scheme:literal) => {
+/// # struct $grant;
+/// # struct $provider;
+/// # impl Credential for $grant { type Provider = $provider; }
+/// # impl Provider for $provider {
+/// #     const SCHEME: &'static str = $scheme;
+/// #     type Credential = $grant;
 /// #     type Lease = ();
-/// #     fn from_config(_: &jit_test::Config) -> Result<Self, jit_test::ProviderError> { Ok(MyProvider) }
+/// #     fn from_config(_: &jit_test::Config) -> Result<Self, jit_test::ProviderError> { Ok($provider) }
 /// #     fn validate(_: &jit_test::Permission) -> Result<(), String> { Ok(()) }
 /// #     async fn grant(&self, _: &jit_test::GrantRequest) -> Result<jit_test::Granted<Self>, jit_test::ProviderError> { unimplemented!() }
 /// #     async fn revoke(&self, _: &()) -> Result<(), jit_test::ProviderError> { Ok(()) }
@@ -89,20 +90,25 @@ pub fn take<'a, 'b, C: Credential>(acq: &'a mut Acquisition<'b>) -> Taking<'a, C
 /// #     fn classify(_: &(dyn std::error::Error + 'static)) -> Option<jit_test::ErrorClass> { None }
 /// #     async fn reap(&self, _: std::time::Duration) -> Result<Vec<String>, jit_test::ProviderError> { Ok(Vec::new()) }
 /// # }
+/// # } }
+/// # provider!(MyGrant, MyProvider, "my");
+/// # provider!(OtherGrant, OtherProvider, "other");
 /// jit_test::precompile!(MyGrant);
+/// // or several at once
+/// jit_test::precompile!(MyGrant, OtherGrant);
 /// ```
 #[macro_export]
 macro_rules! precompile {
     ($($credential:ty),+ $(,)?) => {
-        const _: () = {
-            $(
+        $(
+            const _: () = {
                 #[used]
                 static TAKE: for<'a, 'b> fn(
                     &'a mut $crate::Acquisition<'b>,
                 ) -> $crate::__private::Taking<'a, $credential> =
                     $crate::__private::take::<$credential>;
-            )+
-        };
+            };
+        )+
     };
 }
 
