@@ -5,10 +5,11 @@ use std::time::Duration;
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Ident, ItemFn, Pat, Type};
+use syn::{Attribute, FnArg, Ident, Pat, Type};
 
 use crate::args::{self, Args, Flavor};
 use crate::ctxt::Ctxt;
+use crate::item::TestFn;
 
 /// The most credentials one test can take (`jit_test::Credentials` is implemented for
 /// tuples up to this length).
@@ -25,7 +26,7 @@ struct Param {
 pub fn jit_test(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let args = args::parse(&mut cx, args);
-    let Ok(mut func) = syn::parse2::<ItemFn>(item.clone()) else {
+    let Ok(mut func) = syn::parse2::<TestFn>(item.clone()) else {
         cx.error(
             Span::call_site(),
             "#[jit_test] goes on a function: `async fn name(token: TokenGrant)` or `fn name(token: TokenGrant)`",
@@ -67,7 +68,7 @@ fn test_attribute(attr: &Attribute) -> Option<String> {
 }
 
 /// Checks what `#[jit_test]` can wrap; returns the parameters if all of them are usable.
-fn check_fn(cx: &mut Ctxt, func: &ItemFn, args: Option<&Args>) -> Option<Vec<Param>> {
+fn check_fn(cx: &mut Ctxt, func: &TestFn, args: Option<&Args>) -> Option<Vec<Param>> {
     for attr in &func.attrs {
         if let Some(path) = test_attribute(attr) {
             cx.error_spanned_by(
@@ -171,17 +172,17 @@ fn param(input: &FnArg) -> syn::Result<Param> {
     }
 }
 
-fn generate(func: &ItemFn, args: &Args, params: &[Param]) -> TokenStream {
+fn generate(func: &TestFn, args: &Args, params: &[Param]) -> TokenStream {
     let attrs = &func.attrs;
     let vis = &func.vis;
     let name = &func.sig.ident;
     let krate = &args.krate;
     let private = quote!(#krate::__private);
 
-    let mut inner = func.clone();
-    inner.vis = syn::Visibility::Inherited;
+    // The function itself, inside the test: private, without the test's attributes.
     // Credentials are passed by value by design: the test owns them while it runs.
-    inner.attrs = vec![syn::parse_quote!(#[allow(clippy::needless_pass_by_value)])];
+    let (sig, body) = (&func.sig, &func.body);
+    let inner = quote!(#[allow(clippy::needless_pass_by_value)] #sig { #body });
 
     // The closure's bindings do not clash with the function's name (`fn pg(pg: PgGrant)`).
     let bindings: Vec<Ident> = params
@@ -193,10 +194,13 @@ fn generate(func: &ItemFn, args: &Args, params: &[Param]) -> TokenStream {
         })
         .collect();
     let types: Vec<&Type> = params.iter().map(|p| &p.ty).collect();
-    let run = if func.sig.asyncness.is_some() {
-        quote!(run)
+    // The closure captures nothing, so it is a function pointer: the runtime code is
+    // compiled once per credential types and output, not once per test.
+    let call = quote!(#name(#(#bindings),*));
+    let (run, call) = if func.sig.asyncness.is_some() {
+        (quote!(run_async), quote!(::std::boxed::Box::pin(#call)))
     } else {
-        quote!(run_blocking)
+        (quote!(run_sync), call)
     };
     let scope = &args.scope;
     let deny = args.deny.as_ref().map(|deny| quote!(.deny(#deny)));
@@ -230,15 +234,17 @@ fn generate(func: &ItemFn, args: &Args, params: &[Param]) -> TokenStream {
         #[::core::prelude::v1::test]
         #vis fn #name() {
             #inner
-            #private::Test::new(::core::concat!(::core::module_path!(), "::", #test_name))
-                .scope(#scope)
-                #deny
-                #reason
-                #setup
-                #ttl
-                #timeout
-                #flavor
-                .#run(|(#(#bindings,)*): (#(#types,)*)| #name(#(#bindings),*));
+            #private::#run(
+                #private::Test::new(::core::concat!(::core::module_path!(), "::", #test_name))
+                    .scope(#scope)
+                    #deny
+                    #reason
+                    #setup
+                    #ttl
+                    #timeout
+                    #flavor,
+                |(#(#bindings,)*): (#(#types,)*)| #call,
+            );
         }
         #(#cfgs)*
         #checks
@@ -353,7 +359,8 @@ mod tests {
         let ignore = out.find("# [ignore]").unwrap();
         let test = out.find("# [:: core :: prelude :: v1 :: test]").unwrap();
         assert!(doc < ignore && ignore < test, "{out}");
-        assert!(out.contains(". run (|"), "{out}");
+        assert!(out.contains("__private :: run_async ("), "{out}");
+        assert!(out.contains("Box :: pin (places_order ("), "{out}");
         assert!(out.contains("Duration :: from_millis (30000)"), "{out}");
     }
 
@@ -365,7 +372,7 @@ mod tests {
                 fn reads(token: TokenGrant) {}
             ),
         );
-        assert!(out.contains(". run_blocking (|"), "{out}");
+        assert!(out.contains("__private :: run_sync ("), "{out}");
         assert!(out.contains("Duration :: new (0 , 1500000)"), "{out}");
     }
 

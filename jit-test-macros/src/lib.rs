@@ -5,6 +5,7 @@
 mod args;
 mod ctxt;
 mod expand;
+mod item;
 
 use proc_macro::TokenStream;
 
@@ -66,12 +67,19 @@ use proc_macro::TokenStream;
 /// #[::core::prelude::v1::test]
 /// fn customer_places_order() {
 ///     async fn customer_places_order(token: TokenGrant, pg: PgGrant) -> anyhow::Result<()> { ... }
-///     ::jit_test::__private::Test::new(concat!(module_path!(), "::", "customer_places_order"))
-///         .scope("token:read:orders, pg:select:public.orders, pg:insert:public.orders")
-///         .ttl(::jit_test::__private::Duration::from_millis(30000))
-///         .run(|(token, pg): (TokenGrant, PgGrant)| customer_places_order(token, pg));
+///     ::jit_test::__private::run_async(
+///         ::jit_test::__private::Test::new(concat!(module_path!(), "::", "customer_places_order"))
+///             .scope("token:read:orders, pg:select:public.orders, pg:insert:public.orders")
+///             .ttl(::jit_test::__private::Duration::from_millis(30000)),
+///         |(token, pg): (TokenGrant, PgGrant)| Box::pin(customer_places_order(token, pg)),
+///     );
 /// }
 /// ```
+///
+/// The closure captures nothing, so it is a plain function pointer and the boxed future
+/// has one type per output: the runner is compiled once per credential types and
+/// output, not once per test, and each test adds little more than its own function to
+/// the crate (see `BENCHMARKS.md`, compile time).
 #[proc_macro_attribute]
 pub fn jit_test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::jit_test(args.into(), item.into()).into()

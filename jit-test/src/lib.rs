@@ -82,7 +82,7 @@ pub mod rand {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::assertions::expect_class;
-    pub use crate::lifecycle::{Flavor, Test};
+    pub use crate::lifecycle::{BoxedBody, Flavor, Taking, Test, run_async, run_sync, take};
     pub use crate::provider::scheme_of;
     pub use std::time::Duration;
 

@@ -49,6 +49,9 @@ pub trait Provider: Send + Sync + Sized + 'static {
     -> impl Future<Output = Result<(), ProviderError>> + Send;
 
     /// Uses the old credential against the real system and reports whether it was refused.
+    /// The attempt may be made during [`revoke`](Provider::revoke), once the principal can
+    /// no longer log in and before it is removed, and reported here (the `pg` provider
+    /// does: a login after the removal would cost more and prove no more).
     fn prove_dead(
         &self,
         lease: &Self::Lease,

@@ -31,6 +31,10 @@ impl jit_test::Credential for AmqpGrant {
     type Provider = AmqpProvider;
 }
 
+// The lifecycle's code for this credential is compiled here, once, not in each crate of
+// tests.
+jit_test::precompile!(AmqpGrant);
+
 impl AmqpGrant {
     /// Logs in to the scope's vhost (`/` when the scope names it, else the first by name).
     /// The connection is driven on the current Tokio runtime: call this inside the runtime

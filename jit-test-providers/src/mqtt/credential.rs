@@ -30,6 +30,10 @@ impl jit_test::Credential for MqttGrant {
     type Provider = MqttProvider;
 }
 
+// The lifecycle's code for this credential is compiled here, once, not in each crate of
+// tests.
+jit_test::precompile!(MqttGrant);
+
 impl MqttGrant {
     /// Opens an MQTT v5 session as the client (client id `<user>-<n>`). Call it inside the
     /// Tokio runtime that will use the session (the test's own).

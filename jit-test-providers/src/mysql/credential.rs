@@ -30,6 +30,10 @@ impl jit_test::Credential for MysqlGrant {
     type Provider = MysqlProvider;
 }
 
+// The lifecycle's code for this credential is compiled here, once, not in each crate of
+// tests.
+jit_test::precompile!(MysqlGrant);
+
 impl MysqlGrant {
     /// Logs in as the user, with the scope's database as the default database when the
     /// scope names exactly one (else none: qualify table names). The

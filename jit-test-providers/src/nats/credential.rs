@@ -33,6 +33,10 @@ impl jit_test::Credential for NatsGrant {
     type Provider = NatsProvider;
 }
 
+// The lifecycle's code for this credential is compiled here, once, not in each crate of
+// tests.
+jit_test::precompile!(NatsGrant);
+
 impl std::fmt::Debug for NatsGrant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsGrant")

@@ -1,9 +1,10 @@
 //! [`PgGrant`]: what a test receives; [`PgLease`]: what the provider keeps.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use jit_test::Secret;
+use jit_test::{Proof, Secret};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, NoTls};
 
@@ -136,6 +137,19 @@ impl fmt::Debug for PgGrant {
 pub struct PgLease {
     pub(crate) role: String,
     pub(crate) config: tokio_postgres::Config,
+    /// What the login attempt made while revoking (the role NOLOGIN, not yet dropped)
+    /// found, for the proof to report.
+    pub(crate) proof: Arc<Mutex<Option<Proof>>>,
+}
+
+impl PgLease {
+    pub(crate) fn new(role: String, config: tokio_postgres::Config) -> PgLease {
+        PgLease {
+            role,
+            config,
+            proof: Arc::default(),
+        }
+    }
 }
 
 impl PgLease {
@@ -240,10 +254,7 @@ mod tests {
         let text = format!("{g:?} {g:#?} {:?}", g.config());
         assert!(!text.contains("s3cr3t"), "{text}");
         assert!(text.contains("jit_abc"));
-        let lease = PgLease {
-            role: "jit_abc".into(),
-            config: g.config.clone(),
-        };
+        let lease = PgLease::new("jit_abc".into(), g.config.clone());
         assert!(!format!("{lease:?}").contains("s3cr3t"));
     }
 

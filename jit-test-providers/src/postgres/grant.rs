@@ -247,10 +247,7 @@ async fn finish<P: Provider<Credential = PgGrant, Lease = PgLease>>(
             expires_at,
             beyond_scope: findings.beyond.clone(),
         },
-        lease: PgLease {
-            role: plan.role,
-            config,
-        },
+        lease: PgLease::new(plan.role, config),
         beyond_scope: findings.beyond,
     })
 }

@@ -58,26 +58,44 @@
 //!   [`PgGrant::beyond_scope`] and the audit log (a `beyond_scope` event), and fail the grant
 //!   with `strict = true`. Database-level privileges other than the scope's are not
 //!   reported (`PUBLIC` has `CONNECT` and `TEMPORARY` on every database by default).
-//! - **Revoke**, in one transaction: `pg_terminate_backend` on the role's sessions,
-//!   `DROP OWNED` (objects the role created go with it; where other objects depend on
-//!   them, or with `keep_owned_objects = true`, they are handed to the admin with
-//!   `REASSIGN OWNED`) in every database where it has any, `DROP ROLE`; after the commit,
-//!   any session that logged in meanwhile is ended too. Should that transaction fail, the
+//! - **Revoke**: `ALTER ROLE ... NOLOGIN`, committed on its own, and the proof (below);
+//!   then, in one transaction: `pg_terminate_backend` on the role's sessions, `DROP
+//!   OWNED` (objects the role created go with it; where other objects depend on them, or
+//!   with `keep_owned_objects = true`, they are handed to the admin with `REASSIGN
+//!   OWNED`), `DROP ROLE`; after the commit, any session that logged in meanwhile is
+//!   ended too. Other databases are visited only where the role owns objects or holds
+//!   privileges there (`pg_shdepend` names them), never the rest: the cost of a
+//!   revocation does not grow with the number of databases on the server. Should that transaction fail, the
 //!   role is made `NOLOGIN` and its sessions ended at once, then the drop is retried
 //!   (collisions with bounded backoff, objects in other databases dropped there); a role
 //!   that does not exist counts as revoked.
-//! - **Prove dead**: log in with the old password; SQLSTATE 28P01 or 28000 is the proof.
+//! - **Prove dead**, on the way: before the drop, the role is made `NOLOGIN` and the old
+//!   password tried while the role still exists. The server checks it against the role's
+//!   own verifier, then refuses the login: SQLSTATE 28000 ("not permitted to log in", or
+//!   28P01 once the password expired) is the proof, and `DROP ROLE` commits after it. A
+//!   role that cannot log in and is then dropped stays unable to (nothing can make a
+//!   verifier for the password without knowing it), so the refusal proves what a login
+//!   after the drop would. That later login would cost more than the whole grant: for a
+//!   role that does not exist, PostgreSQL answers with a made-up SCRAM challenge of 4096
+//!   iterations, which the client has to compute. When the role was already gone, or the
+//!   early attempt could not reach the server, [`Provider::prove_dead`] logs in after the
+//!   drop instead.
 //! - **Reap**: roles of crashed runs whose metadata expiry plus grace has passed (by the
 //!   server's clock), and permission sets no role uses, under an advisory lock
 //!   ([`REAPER_LOCK`]).
 //!
 //! # Speed
 //!
-//! A grant costs two PBKDF2 runs of `scram_iterations` (4096 by default, as PostgreSQL's
-//! own): one here to make the verifier, one in the server, which checks every new
-//! password against the empty string. Each login costs one more, in the client. In a
-//! debug build the client's (tokio-postgres' `sha2`) is slow, about 90 ms; build it
-//! optimised in your workspace's `Cargo.toml`:
+//! Each grant and each login costs one PBKDF2 run of `scram_iterations` in the client
+//! (a login in tokio-postgres' `sha2`, which a debug build leaves unoptimised: ~50 ms at
+//! 4096 iterations), and each grant one more in the server, which checks every new
+//! password against the empty string. The passwords are 128 random bits from the
+//! operating system's generator and live for one test, so PBKDF2's stretching buys them
+//! nothing: the default is 1 iteration, and no login of a lease, the proof's included,
+//! depends on how the user's build optimises hashing. Some client libraries (older JDBC
+//! drivers, for one) refuse fewer than 4096 iterations: set `scram_iterations = 4096` for
+//! them, and, in a debug build, optimise the client's hashing in your workspace's
+//! `Cargo.toml`:
 //!
 //! ```toml
 //! [profile.dev.package.sha2]
@@ -85,11 +103,6 @@
 //! [profile.dev.package.hmac]
 //! opt-level = 3
 //! ```
-//!
-//! The passwords are 128 random bits and live for one test, so PBKDF2's stretching buys
-//! them nothing; `scram_iterations = 1` halves a grant and makes logins free. Some
-//! client libraries (older JDBC drivers, for one) refuse fewer than 4096 iterations,
-//! hence the default.
 //!
 //! # The server must check passwords
 //!
@@ -125,7 +138,7 @@
 //! | `pool_size` | `4` | admin connections kept open at most |
 //! | `connect_timeout` | `5s` | how long to wait for the server |
 //! | `keep_owned_objects` | `false` | on revoke, hand objects the role created to the admin instead of dropping them |
-//! | `scram_iterations` | `4096` | PBKDF2 iterations of the roles' SCRAM-SHA-256 verifiers (see *Speed*) |
+//! | `scram_iterations` | `1` | PBKDF2 iterations of the roles' SCRAM-SHA-256 verifiers (see *Speed*) |
 //!
 //! Admin connections are made lazily, once per process, on
 //! `jit_test::broker_runtime()`; an unreachable server fails within
@@ -200,6 +213,10 @@ impl jit_test::Credential for PgGrant {
     type Provider = PgProvider;
 }
 
+// The lifecycle's code for this credential is compiled here, once, not in each crate of
+// tests.
+jit_test::precompile!(PgGrant);
+
 impl Provider for PgProvider {
     const SCHEME: &'static str = "pg";
     type Credential = PgGrant;
@@ -229,10 +246,10 @@ impl Provider for PgProvider {
 
     async fn revoke(&self, lease: &PgLease) -> Result<(), ProviderError> {
         let inner = Arc::clone(&self.inner);
-        let role = lease.role.clone();
+        let lease = lease.clone();
         on_broker_only("revoke", async move {
             let keep = inner.settings.keep_owned_objects;
-            revoke::revoke(&inner.pool, &role, keep).await
+            revoke::revoke_proving(&inner.pool, &inner.logins, &lease, keep).await
         })
         .await
     }
@@ -241,8 +258,7 @@ impl Provider for PgProvider {
         let inner = Arc::clone(&self.inner);
         let lease = lease.clone();
         on_broker_only("proof", async move {
-            let _permit = inner.logins.acquire().await.expect("never closed");
-            revoke::prove_dead(&lease).await
+            revoke::prove_dead(&lease, &inner.logins).await
         })
         .await
     }
@@ -306,6 +322,11 @@ pub mod __bench {
     /// The revocation batch.
     pub fn revoke_sql(role: &str) -> String {
         super::revoke::revoke_sql(role, false)
+    }
+
+    /// The statement that makes the role NOLOGIN before the proof's login attempt.
+    pub fn bar_login_sql(role: &str) -> String {
+        super::revoke::bar_login_sql(role)
     }
 }
 

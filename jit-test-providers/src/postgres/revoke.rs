@@ -1,9 +1,11 @@
-//! Revoking a role (NOLOGIN, end its sessions, drop what it owns in every database, drop
-//! it) and proving it dead (log in with the old password, require a refusal).
+//! Revoking a role (NOLOGIN, end its sessions, drop what it owns in the databases where
+//! it owns anything, drop it) and proving it dead (log in with the old password, require
+//! a refusal): while the role still exists, NOLOGIN, or else after the drop.
 
 use std::time::Duration;
 
 use jit_test::{ErrorClass, Proof, ProviderError};
+use tokio::sync::Semaphore;
 use tokio_postgres::error::SqlState;
 
 use super::class::classify_code;
@@ -57,6 +59,69 @@ pub(crate) fn disable_sql(role: &str) -> String {
         quote_ident(role),
         quote_literal(role)
     )
+}
+
+/// `ALTER ROLE ... NOLOGIN`, committed without waiting for its WAL flush: the drop that
+/// follows is flushed after it, so the change is durable whenever the revocation is.
+pub(crate) fn bar_login_sql(role: &str) -> String {
+    format!(
+        "BEGIN; SET LOCAL synchronous_commit TO off; ALTER ROLE {} NOLOGIN; COMMIT",
+        quote_ident(role)
+    )
+}
+
+/// Revokes the lease's role ([`revoke`]), proving its credential dead on the way: the
+/// role is made NOLOGIN, the old password is tried while the role exists (the server
+/// checks it against the role's own verifier, of `scram_iterations`, then refuses the
+/// login), and the role is dropped after that. The outcome is kept in the lease for
+/// [`Provider::prove_dead`](jit_test::Provider::prove_dead). When the role is gone
+/// already, or the attempt does not get an answer, nothing is kept, and the proof logs
+/// in after the drop: for a role that does not exist, PostgreSQL answers with a made-up
+/// SCRAM challenge of 4096 iterations, which the client would have to compute.
+pub(crate) async fn revoke_proving(
+    pool: &Pool,
+    logins: &Semaphore,
+    lease: &PgLease,
+    keep_owned_objects: bool,
+) -> Result<(), ProviderError> {
+    let barred = {
+        let mut conn = pool.get().await?;
+        let barred = conn
+            .client()
+            .batch_execute(&bar_login_sql(&lease.role))
+            .await;
+        if barred.is_err() {
+            conn.rollback().await;
+        }
+        barred.is_ok()
+    };
+    let proof = if barred {
+        let _permit = logins.acquire().await.expect("never closed");
+        try_login(lease).await.ok()
+    } else {
+        None
+    };
+    revoke(pool, &lease.role, keep_owned_objects).await?;
+    if let Some(proof) = proof {
+        *lease.proof.lock().expect("not poisoned") = Some(proof);
+    }
+    Ok(())
+}
+
+/// The proof: what the login attempt made while revoking found, or else a login attempt
+/// now.
+pub(crate) async fn prove_dead(
+    lease: &PgLease,
+    logins: &Semaphore,
+) -> Result<Proof, ProviderError> {
+    let kept = lease.proof.lock().expect("not poisoned").take();
+    match kept {
+        Some(proof) => Ok(proof),
+        None => {
+            let _permit = logins.acquire().await.expect("never closed");
+            try_login(lease).await
+        }
+    }
 }
 
 /// Revokes `role`. Idempotent: a role that does not exist counts as revoked. Collisions
@@ -153,7 +218,7 @@ async fn drop_owned_everywhere(pool: &Pool, role: &str) -> Result<(), ProviderEr
 /// Logs in with the old credential and requires an authentication failure
 /// (SQLSTATE 28P01 or 28000). A login refused for another passing reason (too many
 /// connections, server starting) is tried again.
-pub(crate) async fn prove_dead(lease: &PgLease) -> Result<Proof, ProviderError> {
+async fn try_login(lease: &PgLease) -> Result<Proof, ProviderError> {
     let timeout = lease
         .config
         .get_connect_timeout()
@@ -217,6 +282,10 @@ mod tests {
         assert!(terminate < drop_owned && drop_owned < drop_role && drop_role < commit);
         assert!(commit < sweep);
         assert!(sql.contains("rolname = E'jit_a\"b'"));
+        assert_eq!(
+            bar_login_sql("jit_a\"b"),
+            "BEGIN; SET LOCAL synchronous_commit TO off; ALTER ROLE \"jit_a\"\"b\" NOLOGIN; COMMIT"
+        );
         let disable = disable_sql("jit_a\"b");
         assert!(
             disable.starts_with("ALTER ROLE \"jit_a\"\"b\" NOLOGIN;"),

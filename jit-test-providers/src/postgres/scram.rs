@@ -7,9 +7,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ring::{digest, hmac, pbkdf2};
 
-/// The iteration count PostgreSQL itself uses, and the least RFC 7677 asks a server to
-/// announce: the default of `scram_iterations`.
-pub const DEFAULT_ITERATIONS: u32 = 4096;
+/// The default of `scram_iterations`: one PBKDF2 iteration, the fewest SCRAM allows.
+///
+/// Iterations slow down guessing a password from a stolen verifier, which protects
+/// passwords people choose. A lease's password is 128 bits from the operating system's
+/// CSPRNG, used for one test: no number of iterations changes the 2^128 guesses it takes,
+/// while each iteration costs every login (in the client, often an unoptimised debug
+/// build) and every grant (PostgreSQL checks each new verifier against the empty
+/// password). RFC 7677's 4096 ("SHOULD be at least") is for guessable passwords; set
+/// `scram_iterations = 4096` for a client library that refuses fewer.
+pub const DEFAULT_ITERATIONS: u32 = 1;
 
 /// The three keys of a verifier.
 struct Keys {

@@ -32,6 +32,10 @@ impl jit_test::Credential for RedisGrant {
     type Provider = RedisProvider;
 }
 
+// The lifecycle's code for this credential is compiled here, once, not in each crate of
+// tests.
+jit_test::precompile!(RedisGrant);
+
 impl RedisGrant {
     /// Logs in as the user (`AUTH user password`) and returns a multiplexed connection,
     /// driven by a task on the current Tokio runtime: call it inside the runtime that will

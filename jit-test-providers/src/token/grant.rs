@@ -73,6 +73,10 @@ impl Credential for TokenGrant {
     type Provider = TokenAuthority;
 }
 
+// The lifecycle's code for this credential is compiled here, once, not in each crate of
+// tests.
+jit_test::precompile!(TokenGrant);
+
 /// What the authority keeps of one grant, to revoke the token and prove it dead.
 /// `Debug` never shows the token.
 pub struct TokenLease {

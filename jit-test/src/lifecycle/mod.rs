@@ -11,9 +11,9 @@ mod registry;
 mod runner;
 
 pub use broker::{Broker, LeaseRequest};
-pub use credentials::{Acquisition, Credentials};
+pub use credentials::{Acquisition, Credentials, Taking, take};
 pub use error::LifecycleError;
 pub use lease::{AnyLease, Lease, LeaseInfo, Released};
 pub(crate) use registry::classifiers;
 pub use registry::{broker_runtime, provider, register};
-pub use runner::{Flavor, Outcome, Test, run};
+pub use runner::{BoxedBody, Flavor, Outcome, Test, run, run_async, run_sync};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use jit_test_scope::Scope;
 
 use super::broker::Broker;
-use super::credentials::{Acquisition, Credentials};
+use super::credentials::{Acquire, Acquisition, Credentials, Takes};
 use super::error::LifecycleError;
 use super::hook;
 use super::lease::{AnyLease, Released};
@@ -77,8 +77,16 @@ impl std::fmt::Debug for Setup {
     }
 }
 
-/// A test body with its runtime set up: takes the credentials, reports the outcome.
-type Body<C> = dyn Fn(C) -> Result<(), String> + Send + Sync;
+/// A test body with its runtime set up: takes the credentials (the tuple, boxed), reports
+/// the outcome. Erased, so that the runner is compiled once, here.
+type Body = dyn Fn(Box<dyn Any + Send>) -> Result<(), String> + Send + Sync;
+
+/// The credentials of type `C` out of their box.
+fn unbox<C: Credentials>(credentials: Box<dyn Any + Send>) -> C {
+    *credentials
+        .downcast::<C>()
+        .expect("the acquisition made this type")
+}
 
 enum BodyEnd {
     Returned(Result<(), String>),
@@ -199,9 +207,10 @@ impl Test {
         Fut::Output: Outcome,
     {
         let flavor = self.flavor;
-        self.execute(Arc::new(move |credentials: C| {
-            block_on_outcome(flavor, body(credentials))
-        }))
+        self.execute(
+            Takes::of::<C>(),
+            Arc::new(move |credentials| block_on_outcome(flavor, body(unbox(credentials)))),
+        )
     }
 
     /// Runs a blocking body.
@@ -212,9 +221,10 @@ impl Test {
         F: Fn(C) -> O + Send + Sync + 'static,
         O: Outcome,
     {
-        self.execute(Arc::new(move |credentials: C| {
-            body(credentials).into_result()
-        }))
+        self.execute(
+            Takes::of::<C>(),
+            Arc::new(move |credentials| body(unbox(credentials)).into_result()),
+        )
     }
 
     #[track_caller]
@@ -222,7 +232,7 @@ impl Test {
         panic!("jit-test: {message}")
     }
 
-    fn resolve<C: Credentials>(&self, config: &Config) -> Result<Resolved, String> {
+    fn resolve(&self, config: &Config, schemes: &[&'static str]) -> Result<Resolved, String> {
         let parse = |text: &str, what: &str| {
             Scope::parse(text).map_err(|e| format!("test {}: bad {what}: {e}", self.name))
         };
@@ -232,7 +242,7 @@ impl Test {
         } else {
             parse(&self.deny, "deny")?
         };
-        self.check_schemes(&scope, &C::schemes())?;
+        self.check_schemes(&scope, schemes)?;
         let ttl = self.ttl.unwrap_or(config.ttl);
         check_ttl(ttl, "this test's ttl", config.max_ttl, "max_ttl")
             .map_err(|e| format!("test {}: {e}", self.name))?;
@@ -245,12 +255,12 @@ impl Test {
     }
 
     #[track_caller]
-    fn execute<C: Credentials>(self, body: Arc<Body<C>>) {
+    fn execute(self, takes: Takes, body: Arc<Body>) {
         let broker = Broker::global();
         if broker.config().summary {
             crate::record::summary::at_exit();
         }
-        let plan = match self.resolve::<C>(broker.config()) {
+        let plan = match self.resolve(broker.config(), &takes.schemes) {
             Ok(plan) => plan,
             Err(message) => self.fail(message),
         };
@@ -259,14 +269,14 @@ impl Test {
         {
             self.fail(format!("test {}: setup failed: {message}", self.name));
         }
-        let attempt = match self.attempt(broker, &plan, &plan.scope, &body) {
+        let attempt = match self.attempt(broker, &plan, &plan.scope, takes.acquire, &body) {
             Ok(attempt) => attempt,
             Err(setup) => self.fail(setup),
         };
         let minimize = self.minimize.unwrap_or(broker.config().minimize);
         if minimize && matches!(attempt.end, Some(BodyEnd::Returned(Ok(())))) {
             let verdict = minimize::minimize(&plan.scope, |reduced| {
-                self.attempt(broker, &plan, reduced, &body)
+                self.attempt(broker, &plan, reduced, takes.acquire, &body)
                     .and_then(|a| a.body_result())
             });
             minimize::publish(&self.name, &verdict);
@@ -277,12 +287,13 @@ impl Test {
 
     /// Acquires credentials for `scope`, runs the body on its own thread under the
     /// timeout, releases everything. `Err` when the credentials could not be had.
-    fn attempt<C: Credentials>(
+    fn attempt(
         &self,
         broker: &'static Broker,
         plan: &Resolved,
         scope: &Scope,
-        body: &Arc<Body<C>>,
+        acquire: Acquire,
+        body: &Arc<Body>,
     ) -> Result<Attempt, String> {
         let mut acquisition = Acquisition {
             broker,
@@ -294,7 +305,7 @@ impl Test {
             trial: scope != &plan.scope,
             leases: Vec::new(),
         };
-        let acquired = broker_runtime().block_on(C::acquire(&mut acquisition));
+        let acquired = broker_runtime().block_on(acquire(&mut acquisition));
         let leases = std::mem::take(&mut acquisition.leases);
         let credentials = match acquired {
             Ok(credentials) => credentials,
@@ -481,6 +492,24 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "the test panicked".to_owned())
+}
+
+/// The future of an async test body, boxed by `#[jit_test]` so that the code that runs it
+/// is compiled once per credential tuple and output type, not once per test.
+pub type BoxedBody<O> = Pin<Box<dyn Future<Output = O>>>;
+
+/// `#[jit_test]`'s entry for an async body. `body` is a function pointer (the macro's
+/// closure captures nothing): each test adds only that closure and its own future to the
+/// user's crate; [`Test::run`]'s machinery is instantiated once per `(C, O)`.
+#[track_caller]
+pub fn run_async<C: Credentials, O: Outcome + 'static>(test: Test, body: fn(C) -> BoxedBody<O>) {
+    test.run(body)
+}
+
+/// `#[jit_test]`'s entry for a plain `fn` body, as [`run_async`] is for an async one.
+#[track_caller]
+pub fn run_sync<C: Credentials, O: Outcome + 'static>(test: Test, body: fn(C) -> O) {
+    test.run_blocking(body)
 }
 
 /// Runs `body` with credentials for `scope` under the full lifecycle, without the macro.
