@@ -210,14 +210,7 @@ fn verify_run(url: &str, run: &str) -> ExitCode {
         eprintln!("audit table {url}: no rows of run {run}");
         ExitCode::FAILURE
     } else {
-        eprintln!(
-            "audit table {url}, run {run}: {} problems",
-            report.problems.len()
-        );
-        for problem in &report.problems {
-            eprintln!("  {problem}");
-        }
-        ExitCode::FAILURE
+        print_problems(&format!("audit table {url}, run {run}"), &report.problems)
     };
     print_last_run_keys(&contents.events);
     code
@@ -324,18 +317,19 @@ fn verify(path: PathBuf) -> ExitCode {
         );
         ExitCode::SUCCESS
     } else {
-        eprintln!(
-            "audit log {}: {} problems",
-            path.display(),
-            report.problems.len()
-        );
-        for problem in &report.problems {
-            eprintln!("  {problem}");
-        }
-        ExitCode::FAILURE
+        print_problems(&format!("audit log {}", path.display()), &report.problems)
     };
     print_last_run_keys(&contents.events);
     code
+}
+
+/// Prints what `verify` found wrong in `what`; the exit code that says so.
+fn print_problems(what: &str, problems: &[jit_test::audit::Problem]) -> ExitCode {
+    eprintln!("{what}: {} problems", problems.len());
+    for problem in problems {
+        eprintln!("  {problem}");
+    }
+    ExitCode::FAILURE
 }
 
 /// Prints the keys that sealed the last run's appends, to compare with its report.

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::line::{self, GENESIS, HASH_TAIL};
+use super::sidecar::beside;
 use super::verify::State;
 
 /// How many checkpoints are kept, the latest ones.
@@ -30,9 +31,7 @@ pub(super) struct Checkpoint {
 }
 
 fn path(log: &Path) -> PathBuf {
-    let mut name = log.file_name().unwrap_or_default().to_owned();
-    name.push(".checkpoints");
-    log.with_file_name(name)
+    beside(log, ".checkpoints")
 }
 
 /// The checkpoints kept beside `log`, latest first; none if they cannot be read.
@@ -56,9 +55,7 @@ pub(super) fn save(log: &Path, new: Vec<Checkpoint>) -> io::Result<()> {
     kept.sort_by_key(|c| std::cmp::Reverse(c.offset));
     kept.truncate(KEPT);
     let target = path(log);
-    let mut name = target.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".{}", std::process::id()));
-    let temporary = target.with_file_name(name);
+    let temporary = beside(&target, &format!(".{}", std::process::id()));
     std::fs::write(&temporary, serde_json::to_vec(&kept)?)?;
     std::fs::rename(temporary, target)
 }

@@ -17,6 +17,7 @@ use super::event::{Event, EventKind};
 use super::key::{Authentication, HmacKey, Signer};
 use super::line::{self, GENESIS};
 use super::runs;
+use super::sidecar::beside;
 
 struct Tail {
     file: File,
@@ -86,9 +87,7 @@ fn set_aside(file: &mut File, at: u64, len: u64, path: &Path) -> io::Result<Path
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".torn-{at}-{millis}"));
-    let kept = path.with_file_name(name);
+    let kept = beside(path, &format!(".torn-{at}-{millis}"));
     let mut copy = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -28,6 +28,7 @@ mod problem;
 mod prune;
 mod run;
 mod runs;
+mod sidecar;
 mod sink;
 mod table;
 mod verify;

@@ -6,13 +6,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::checkpoint;
 use super::event::{Event, EventKind};
 use super::key::{Authentication, HmacKey};
 use super::line;
 use super::runs;
+use super::sidecar::beside;
 use super::verify::{Checker, scan};
 
 /// What [`prune`] removed.
@@ -107,7 +108,7 @@ fn prune_locked(
     let shift = log.len() as u64;
     file.seek(SeekFrom::Start(cut))?;
     file.read_to_end(&mut log)?;
-    let pending = pending_path(path);
+    let pending = beside(path, ".pruning");
     std::fs::write(&pending, &log)?;
     file.set_len(0)?;
     file.seek(SeekFrom::Start(0))?;
@@ -128,10 +129,4 @@ fn prune_locked(
         lines: state.lines() as u64,
         bytes: cut,
     })
-}
-
-fn pending_path(log: &Path) -> PathBuf {
-    let mut name = log.file_name().unwrap_or_default().to_owned();
-    name.push(".pruning");
-    log.with_file_name(name)
 }

@@ -6,11 +6,11 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::sidecar::beside;
+
 /// The index beside the log at `log`.
 pub(super) fn path(log: &Path) -> PathBuf {
-    let mut name = log.file_name().unwrap_or_default().to_owned();
-    name.push(".runs");
-    log.with_file_name(name)
+    beside(log, ".runs")
 }
 
 /// The runs of the index beside `log`, with the offsets where they begin, oldest first.
